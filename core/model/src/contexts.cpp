@@ -1,0 +1,129 @@
+// The contexts Doppel knows: the DTDL v2 and v3 core contexts and the language extensions.
+#include <algorithm>
+#include <deque>
+
+#include "metamodel.hpp"
+#include "standard_units.hpp"
+
+namespace doppel::model::detail {
+namespace {
+
+PropertySpec unit_property() {
+  PropertySpec p;
+  p.term = "unit";
+  p.range = kUnit;
+  p.max_count = 1;
+  return p;
+}
+
+// Semantic types: co-types of Telemetry and Property that add an optional `unit`.
+std::vector<CotypeSpec> semantic_cotypes(int version, std::string_view dtmi_prefix, std::string_view suffix) {
+  std::vector<CotypeSpec> out;
+  for (const SemanticTypeRow& s : semantic_types()) {
+    CotypeSpec c;
+    c.term = s.term;
+    c.dtmi = std::string(dtmi_prefix) + std::string(s.term) + std::string(suffix);
+    c.applies_to = kTelemetry | kProperty | (version == 2 ? 0 : 0);
+    c.unit_type = s.unit_type;
+    c.properties.push_back(unit_property());
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+CotypeSpec adjunct(std::string_view term, std::string dtmi, std::uint64_t applies_to,
+                   std::vector<PropertySpec> properties = {}) {
+  CotypeSpec c;
+  c.term = term;
+  c.dtmi = std::move(dtmi);
+  c.applies_to = applies_to;
+  c.properties = std::move(properties);
+  return c;
+}
+
+std::deque<ContextSpec> build() {
+  std::deque<ContextSpec> all;
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:context;2";
+    c.dtdl_version = 2;
+    c.cotypes = semantic_cotypes(2, "dtmi:standard:class:", ";2");
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:context;3";
+    c.dtdl_version = 3;
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:extension:quantitativeTypes;1";
+    c.for_versions = {3};
+    c.cotypes = semantic_cotypes(3, "dtmi:standard:class:", ";3");
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:extension:historization;1";
+    c.for_versions = {3};
+    c.cotypes.push_back(adjunct("Historized", "dtmi:dtdl:extension:historization:v1:Historized",
+                                kProperty | kTelemetry));
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:extension:streaming;1";
+    c.for_versions = {3};
+    c.cotypes.push_back(adjunct("Streamed", "dtmi:dtdl:extension:streaming:v1:Streamed", kProperty));
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:extension:annotation;1";
+    c.for_versions = {3};
+    PropertySpec annotates;
+    annotates.term = "annotates";
+    annotates.datatype = Datatype::kString;
+    annotates.min_count = 1;
+    annotates.max_count = 1;
+    annotates.name_pattern = true;
+    annotates.max_length = 512;
+    c.cotypes.push_back(adjunct("ValueAnnotation", "dtmi:dtdl:extension:annotation:v1:ValueAnnotation",
+                                kProperty | kTelemetry, {annotates}));
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:extension:overriding;1";
+    c.for_versions = {3};
+    PropertySpec overrides;
+    overrides.term = "overrides";
+    overrides.datatype = Datatype::kString;
+    overrides.min_count = 1;
+    overrides.max_count = 1;
+    c.cotypes.push_back(adjunct("Override", "dtmi:dtdl:extension:overriding:v1:Override",
+                                kProperty | kTelemetry | kCommand, {overrides}));
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:iotcentral:context;2";
+    c.for_versions = {2};
+    for (std::string_view t : {"Event", "State", "Location", "VelocityVector", "Acceleration"})
+      c.cotypes.push_back(adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty));
+    all.push_back(std::move(c));
+  }
+  return all;
+}
+
+}  // namespace
+
+const ContextSpec* find_context(std::string_view id) {
+  static const std::deque<ContextSpec> all = build();
+  for (const ContextSpec& c : all)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+}  // namespace doppel::model::detail

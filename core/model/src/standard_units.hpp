@@ -1,0 +1,23 @@
+// Semantic types, unit types and units of DTDL v2 (core) and of the v3 QuantitativeTypes
+// extension. Data from the DTDL language definition.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace doppel::model::detail {
+
+struct SemanticTypeRow {
+  std::string_view term;       // "Temperature"
+  std::string_view unit_type;  // "TemperatureUnit"
+};
+
+struct UnitRow {
+  std::string_view term;       // "degreeCelsius"
+  std::string_view unit_type;  // "TemperatureUnit"
+};
+
+std::span<const SemanticTypeRow> semantic_types();
+std::span<const UnitRow> units();
+
+}  // namespace doppel::model::detail
