@@ -12,6 +12,7 @@ PropertySpec unit_property() {
   PropertySpec p;
   p.term = "unit";
   p.range = kUnit;
+  p.min_count = 1;
   p.max_count = 1;
   return p;
 }
@@ -124,6 +125,32 @@ const ContextSpec* find_context(std::string_view id) {
   for (const ContextSpec& c : all)
     if (c.id == id) return &c;
   return nullptr;
+}
+
+}  // namespace doppel::model::detail
+
+#include "element.hpp"
+
+namespace doppel::model::detail {
+
+std::string expand_value_term(const ActiveContext& ctx, std::string_view term) {
+  const std::string ver = ";" + std::to_string(ctx.version);
+  static constexpr std::string_view kGeo[] = {"point", "multiPoint", "lineString", "multiLineString", "polygon", "multiPolygon"};
+  if (std::find(std::begin(kGeo), std::end(kGeo), term) != std::end(kGeo))
+    return "dtmi:standard:schema:geospatial:" + std::string(term) + ver;
+  if (is_primitive_schema_term(term, ctx.version)) return "dtmi:dtdl:instance:Schema:" + std::string(term) + ver;
+  if (ctx.version == 2) {
+    if (term == "synchronous" || term == "asynchronous") return "dtmi:dtdl:instance:CommandType:" + std::string(term) + ver;
+    // The IoT Central context is implied in DTDL v2.
+    if (term == "geopoint" || term == "vector") return "dtmi:iotcentral:schema:" + std::string(term) + ver;
+  }
+  bool units_in_scope = ctx.version == 2;
+  for (const ContextSpec* ext : ctx.extensions)
+    if (ext->id == "dtmi:dtdl:extension:quantitativeTypes;1") units_in_scope = true;
+  if (units_in_scope)
+    for (const UnitRow& u : units())
+      if (u.term == term) return "dtmi:standard:unit:" + std::string(term) + ver;
+  return {};
 }
 
 }  // namespace doppel::model::detail

@@ -132,6 +132,11 @@ const ContextSpec* find_context(std::string_view id);
 // Primitive and geospatial schema terms valid in `version` ("double", "point").
 bool is_primitive_schema_term(std::string_view term, int version);
 
+struct ActiveContext;
+// The DTMI a term stands for when used as a value (schemas, units, command types), or "" when
+// the contexts in scope do not define it as an instance.
+std::string expand_value_term(const ActiveContext& context, std::string_view term);
+
 inline constexpr std::string_view kNamePatternText =
     "letters, digits and underscores, starting with a letter and not ending with an underscore";
 

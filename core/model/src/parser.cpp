@@ -607,7 +607,8 @@ void Parser::parse_property(Element& e, const Member& m, const std::string& path
   if (spec->datatype == Datatype::kNone) parse_object_values(e, pv, *m.value, where);
   else parse_literal_values(e, pv, *m.value, where);
 
-  const int n = static_cast<int>(pv.values.size());
+  // Count what was written, not what parsed: a bad value is reported once, not also as missing.
+  const int n = m.value->is_array() ? static_cast<int>(m.value->items.size()) : 1;
   if (spec->max_count >= 0 && n > spec->max_count) {
     report_.error("tooManyValues", "'" + std::string(spec->term) + "' has " + std::to_string(n) + " values, at most " +
                                        std::to_string(spec->max_count) + " allowed",
@@ -836,24 +837,18 @@ void Parser::add_reference(Element& e, PropertyValues& pv, const Node& node, con
   Value out;
   out.kind = Value::Kind::kReference;
   out.node = &node;
-  const std::string ver = ";" + std::to_string(e.version);
   if (is_term(s)) {
-    if ((spec.range & kSchema) && is_primitive_schema_term(s, e.version)) {
-      static constexpr std::string_view kGeo[] = {"point", "multiPoint", "lineString", "multiLineString", "polygon", "multiPolygon"};
-      bool geo = std::find(std::begin(kGeo), std::end(kGeo), s) != std::end(kGeo);
-      out.reference = (geo ? "dtmi:standard:schema:geospatial:" : "dtmi:dtdl:instance:Schema:") + std::string(s) + ver;
-    } else if ((spec.range & kCommandType) && (s == "synchronous" || s == "asynchronous")) {
-      out.reference = "dtmi:dtdl:instance:CommandType:" + std::string(s) + ver;
-    } else if (spec.range & kUnit) {
-      out.reference = "dtmi:standard:unit:" + std::string(s) + ver;
-      out.text = s;
-    } else {
+    std::string expanded = expand_value_term(*e.context, s);
+    if (expanded.empty()) {
       report_.error("undefinedTerm", "'" + std::string(spec.term) + "' value " + q(s) + " is not a defined term",
-                    (spec.range & kSchema) ? "use a primitive schema such as double or string, or the DTMI of a schema"
-                                           : "use the DTMI of an element",
+                    (spec.range & (kSchema | kStringSchema | kIntegerSchema))
+                        ? "use a primitive schema such as double or string, or the DTMI of a schema"
+                        : "use the DTMI of an element",
                     file_, node.offset, e.id, path);
       return;
     }
+    out.reference = std::move(expanded);
+    out.text = s;
   } else {
     auto parts = parse_dtmi(s);
     if (!parts) {

@@ -323,6 +323,16 @@ struct Validator {
 
   void check_units(Element& e) {
     const Value* unit = first_value(e, "unit");
+    bool semantic = std::any_of(e.cotypes.begin(), e.cotypes.end(), [](const CotypeSpec* c) { return !c->unit_type.empty(); });
+    if (semantic) {
+      const Value* schema = first_value(e, "schema");
+      StandardElement se = schema ? standard_element(schema->reference, e.version) : StandardElement{};
+      static constexpr std::string_view kNumeric[] = {"double", "float", "integer", "long"};
+      bool numeric = (se.bits & kPrimitiveSchema) && std::find(std::begin(kNumeric), std::end(kNumeric), se.term) != std::end(kNumeric);
+      if (schema && !numeric)
+        error(e, schema->node, "nonNumericSemanticType", "a semantic type with a unit needs a numeric schema (double, float, integer or long)",
+              "change the schema, or drop the semantic type");
+    }
     for (const CotypeSpec* c : e.cotypes) {
       if (c->unit_type.empty() || !unit) continue;
       std::string_view term = unit->text;
@@ -424,6 +434,10 @@ StandardElement standard_element(std::string_view dtmi, int version) {
   }
   if (strip(term, "dtmi:dtdl:instance:CommandType:")) {
     if (version == 2 && (term == "synchronous" || term == "asynchronous")) return {kCommandType | kEntity, term};
+    return {};
+  }
+  if (strip(term, "dtmi:iotcentral:schema:")) {
+    if (version == 2 && (term == "geopoint" || term == "vector")) return {kSchema | kComplexSchema | kEntity, term};
     return {};
   }
   if (strip(term, "dtmi:standard:unit:")) {
