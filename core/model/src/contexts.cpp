@@ -139,8 +139,8 @@ std::string expand_value_term(const ActiveContext& ctx, std::string_view term) {
   if (std::find(std::begin(kGeo), std::end(kGeo), term) != std::end(kGeo))
     return "dtmi:standard:schema:geospatial:" + std::string(term) + ver;
   if (is_primitive_schema_term(term, ctx.version)) return "dtmi:dtdl:instance:Schema:" + std::string(term) + ver;
+  if (term == "synchronous" || term == "asynchronous") return "dtmi:dtdl:instance:CommandType:" + std::string(term) + ver;
   if (ctx.version == 2) {
-    if (term == "synchronous" || term == "asynchronous") return "dtmi:dtdl:instance:CommandType:" + std::string(term) + ver;
     // The IoT Central context is implied in DTDL v2.
     if (term == "geopoint" || term == "vector") return "dtmi:iotcentral:schema:" + std::string(term) + ver;
   }

@@ -122,7 +122,9 @@ Metamodel build(int version) {
     response.default_class = response_class;
     c.properties.push_back(request);
     c.properties.push_back(response);
-    if (v2) c.properties.push_back(object("commandType", kCommandType));
+    PropertySpec command_type = object("commandType", kCommandType);
+    command_type.deprecated = !v2;
+    c.properties.push_back(command_type);
     m.classes.push_back(std::move(c));
   }
   {

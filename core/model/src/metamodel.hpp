@@ -72,7 +72,7 @@ struct PropertySpec {
   std::int64_t min_value = 0;
   bool has_max_value = false;
   std::int64_t max_value = 0;
-  bool by_reference_only = false;  // value is an identifier, never an inline element (target)
+  bool deprecated = false;  // allowed, with a warning
   std::uint64_t unique_among = 0;   // class bits of the parent whose property holds the siblings
   std::string_view unique_among_property;
 };

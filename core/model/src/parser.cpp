@@ -50,7 +50,7 @@ std::size_t utf16_length(std::string_view s) {
 
 bool valid_language_tag(std::string_view tag) {
   // BCP 47 shape as the reference checks it: letters, then '-'-separated alphanumerics.
-  static const std::regex re("^[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*$");
+  static const std::regex re("^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$");
   return std::regex_match(tag.begin(), tag.end(), re);
 }
 
@@ -214,17 +214,21 @@ const ActiveContext* Parser::parse_context(const Node& node, const ActiveContext
       continue;
     }
     std::string versionless = versionless_dtmi(id);
+    bool repeated = false;
     for (std::string_view prev : seen) {
       if (prev == id) {
-        report_.error("duplicateContext", "context " + q(id) + " is listed twice", "remove the repetition",
-                      file_, at, "", path);
-        ok = false;
-      } else if (versionless_dtmi(prev) == versionless) {
+        repeated = true;
+      } else if (versionless_dtmi(prev) == versionless && versionless != "dtmi:dtdl:context") {
         report_.error("duplicateContext", "contexts " + q(prev) + " and " + q(id) +
                                               " are two versions of the same context",
                       "keep only one version", file_, at, "", path);
         ok = false;
       }
+    }
+    if (repeated) {
+      report_.warning("duplicateContext", "context " + q(id) + " is listed twice", "remove the repetition", file_, at,
+                      "", path);
+      continue;
     }
     seen.push_back(id);
     if (versionless == "dtmi:dtdl:context") {
@@ -236,10 +240,17 @@ const ActiveContext* Parser::parse_context(const Node& node, const ActiveContext
         continue;
       }
       if (i != 0) {
-        report_.error("badContext", "the DTDL context must come first in @context",
-                      "move " + q(id) + " to the front", file_, at, "", path);
-        ok = false;
-        continue;
+        bool only_dtdl_before = true;
+        for (std::size_t k = 0; k < i; ++k)
+          if (versionless_dtmi(entries[k]->text) != "dtmi:dtdl:context") only_dtdl_before = false;
+        if (!only_dtdl_before) {
+          report_.error("badContext", "the DTDL context must come first in @context",
+                        "move " + q(id) + " to the front", file_, at, "", path);
+          ok = false;
+          continue;
+        }
+        report_.warning("duplicateContext", "@context names more than one DTDL version; the last one, " + q(id) + ", applies",
+                        "keep only one DTDL context", file_, at, "", path);
       }
       if (inherited && inherited->version != v) {
         report_.error("badContext", "DTDL version " + std::to_string(v) +
@@ -543,8 +554,13 @@ void Parser::parse_property(Element& e, const Member& m, const std::string& path
   std::string_view key = m.key;
 
   if (key.starts_with("@")) {
-    report_.error("badKeyword", "keyword " + q(key) + " is not allowed in a DTDL element",
-                  "remove it; DTDL elements use @id, @type and @context only", file_, m.key_offset, e.id, where);
+    if (v2 && key != "@graph") {
+      report_.warning("badKeyword", "keyword " + q(key) + " is ignored in a DTDL element",
+                      "remove it; DTDL elements use @id, @type and @context only", file_, m.key_offset, e.id, where);
+    } else {
+      report_.error("badKeyword", "keyword " + q(key) + " is not allowed in a DTDL element",
+                    "remove it; DTDL elements use @id, @type and @context only", file_, m.key_offset, e.id, where);
+    }
     return;
   }
   // Resolve the key to a property of the class or of a co-type.
@@ -592,6 +608,10 @@ void Parser::parse_property(Element& e, const Member& m, const std::string& path
     }
     return;
   }
+  if (spec->deprecated) {
+    report_.warning("deprecated", "property '" + std::string(spec->term) + "' is deprecated", "remove it", file_,
+                    m.key_offset, e.id, where);
+  }
   for (const PropertyValues& prev : e.properties) {
     if (prev.spec == spec) {
       report_.error("duplicateProperty", "property '" + std::string(spec->term) + "' is given twice",
@@ -633,6 +653,10 @@ void Parser::parse_literal_values(Element& e, PropertyValues& pv, const Node& no
   };
   auto one = [&](const Node& v, const std::string& vpath) {
     const Node* value = &v;
+    if (v.is_object() && spec.datatype == Datatype::kIri) {
+      bad(v, "must be a DTMI string, not an object");
+      return;
+    }
     if (v.is_object()) {
       const Node* inner = v.find("@value");
       if (!inner) {
@@ -641,6 +665,11 @@ void Parser::parse_literal_values(Element& e, PropertyValues& pv, const Node& no
       }
       for (const Member& m : v.members) {
         if (m.key != "@value" && m.key != "@type") {
+          if (e.version == 2 && m.key.starts_with("@") && m.key != "@id" && m.key != "@context" && m.key != "@graph") {
+            report_.warning("badKeyword", "keyword " + q(m.key) + " is ignored in a value object", "remove it", file_,
+                            m.key_offset, e.id, path);
+            continue;
+          }
           bad(v, "value object may only have @value and @type, not " + q(m.key));
           return;
         }
@@ -743,8 +772,10 @@ bool Parser::parse_lang_string(Element& e, PropertyValues& pv, const Node& node,
     return false;
   };
   auto add = [&](const Node& text_node, std::string_view lang, const std::string& vpath) {
+    // A string without a language is in the default language, English.
+    auto effective = [](std::string_view l) { return l.empty() ? std::string_view("en") : l; };
     for (const Value& prev : pv.values) {
-      if (prev.language == lang) {
+      if (effective(prev.language) == effective(lang)) {
         report_.error("duplicateLanguage", "'" + std::string(spec.term) + "' has two values for language " +
                                                q(lang.empty() ? "en (default)" : lang),
                       "keep one value per language", file_, text_node.offset, e.id, vpath);
@@ -785,8 +816,15 @@ bool Parser::parse_lang_string(Element& e, PropertyValues& pv, const Node& node,
         const Node* value = item.find("@value");
         const Node* lang = item.find("@language");
         if (!value) return bad(item, "array elements must be strings or {\"@value\", \"@language\"} objects");
-        for (const Member& m : item.members)
-          if (m.key != "@value" && m.key != "@language") return bad(item, "value object may only have @value and @language");
+        for (const Member& m : item.members) {
+          if (m.key == "@value" || m.key == "@language") continue;
+          if (e.version == 2 && m.key.starts_with("@") && m.key != "@id" && m.key != "@context" && m.key != "@graph") {
+            report_.warning("badKeyword", "keyword " + q(m.key) + " is ignored in a value object", "remove it", file_,
+                            m.key_offset, e.id, path);
+            continue;
+          }
+          return bad(item, "value object may only have @value and @language");
+        }
         if (!value->is_string()) return bad(*value, "@value must be a string");
         if (lang && (!lang->is_string() || !valid_language_tag(lang->text)))
           return bad(*lang, "@language must be a language tag such as \"en\"");

@@ -433,7 +433,7 @@ StandardElement standard_element(std::string_view dtmi, int version) {
     return {kSchema | kGeospatialSchema | kEntity, term};
   }
   if (strip(term, "dtmi:dtdl:instance:CommandType:")) {
-    if (version == 2 && (term == "synchronous" || term == "asynchronous")) return {kCommandType | kEntity, term};
+    if (term == "synchronous" || term == "asynchronous") return {kCommandType | kEntity, term};
     return {};
   }
   if (strip(term, "dtmi:iotcentral:schema:")) {
