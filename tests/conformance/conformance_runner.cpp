@@ -90,9 +90,6 @@ struct Runner {
         std::string s = q.GetString();
         if (s == "TolerateSolecismsInParse") opts.quirks.tolerate_solecisms_in_parse = true;
         if (s == "TolerateSolecismsInResolve") opts.quirks.tolerate_solecisms_in_resolve = true;
-        if (s == "TolerateReservedPrefixes" || s.find("ReservedPrefix") != std::string::npos)
-          opts.quirks.tolerate_reserved_prefixes = true;
-        if (s.find("InvalidDtmi") != std::string::npos) opts.quirks.tolerate_invalid_dtmi_references = true;
       }
     }
     std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> resolution;

@@ -57,6 +57,7 @@ struct Element {
   const PropertySpec* parent_property = nullptr;
   Element* partition = nullptr;  // the enclosing Interface (itself for Interfaces)
   bool from_resolver = false;
+  bool tolerant = false;  // a v2 element to which the solecism quirks apply
   std::vector<PropertyValues> properties;
 
   const PropertyValues* get(std::string_view term) const {

@@ -252,13 +252,16 @@ const ActiveContext* Parser::parse_context(const Node& node, const ActiveContext
         report_.warning("duplicateContext", "@context names more than one DTDL version; the last one, " + q(id) + ", applies",
                         "keep only one DTDL context", file_, at, "", path);
       }
-      if (inherited && inherited->version != v) {
-        report_.error("badContext", "DTDL version " + std::to_string(v) +
-                                        " differs from the enclosing element's version " +
-                                        std::to_string(inherited->version),
-                      "use one DTDL version per document", file_, at, "", path);
+      if (inherited && inherited->version < v) {
+        report_.error("badContext", "DTDL v" + std::to_string(v) + " element inside a DTDL v" +
+                                        std::to_string(inherited->version) + " element",
+                      "an element may use an older DTDL version than its parent, not a newer one", file_, at, "", path);
         ok = false;
         continue;
+      }
+      if (inherited && inherited->version != v) {
+        ctx.extensions.clear();  // extensions of the outer version do not carry over
+        ctx.undefined_extension = false;
       }
       ctx.version = v;
       continue;
@@ -344,6 +347,8 @@ Element* Parser::parse_element(const Node& node, const ActiveContext* context, E
   e.parent = parent;
   e.parent_property = property;
   e.from_resolver = from_resolver_;
+  e.tolerant = e.version == 2 && (from_resolver_ ? options_.quirks.tolerate_solecisms_in_resolve
+                                                 : options_.quirks.tolerate_solecisms_in_parse);
 
   // @id first: every later message names the element.
   if (const Node* id = node.find("@id")) {
@@ -361,7 +366,7 @@ Element* Parser::parse_element(const Node& node, const ActiveContext* context, E
         report_.error("reservedDtmi", "@id " + q(id->text) + " has a system segment (starting with '_')",
                       "start every segment with a letter", file_, id->offset, "", where);
       } else if ((id->text.starts_with("dtmi:dtdl:") || id->text.starts_with("dtmi:standard:")) &&
-                 !options_.quirks.tolerate_reserved_prefixes) {
+                 !e.tolerant) {
         report_.error("reservedDtmi", "@id " + q(id->text) + " uses a prefix reserved by DTDL",
                       "use your own prefix, e.g. dtmi:com:yourcompany:", file_, id->offset, "", where);
       } else if (e.version == 2 && (!parts->has_version || parts->minor_version != 0)) {
@@ -445,6 +450,11 @@ bool Parser::parse_types(Element& e, const Node* type_node, std::uint64_t defaul
   std::string where = member_path(path, "@type");
   std::vector<const Node*> types;
   if (!type_node) {
+    if (default_class && e.parent && e.parent->version != e.version) {
+      report_.error("missingRequiredProperty", "element has no @type, and its class cannot be inferred across DTDL versions",
+                    "add \"@type\"", file_, e.node->offset, e.id, path);
+      return false;
+    }
     if (default_class) {
       e.cls = mm.class_with_bit(default_class);
       if (e.cls) return true;
@@ -841,8 +851,13 @@ bool Parser::parse_lang_string(Element& e, PropertyValues& pv, const Node& node,
 void Parser::parse_object_values(Element& e, PropertyValues& pv, const Node& node, const std::string& path) {
   const PropertySpec& spec = *pv.spec;
   auto one = [&](const Node& v, const std::string& vpath, std::size_t index) {
+    const bool id_only = v.is_object() && v.members.size() == 1 && v.members[0].key == "@id" &&
+                         v.members[0].value->is_string();
     if (v.is_string()) {
       add_reference(e, pv, v, vpath);
+    } else if (id_only && e.version == 2 &&
+               (from_resolver_ ? options_.quirks.tolerate_solecisms_in_resolve : options_.quirks.tolerate_solecisms_in_parse)) {
+      add_reference(e, pv, *v.members[0].value, vpath);
     } else if (v.is_object()) {
       Element* child = parse_element(v, e.context, &e, &spec, spec.default_class, vpath, index);
       if (!child) return;

@@ -162,7 +162,7 @@ struct Validator {
         std::string_view n = name_of(*c);
         if (n.empty()) continue;
         auto [it, inserted] = names.emplace(n, c);
-        if (!inserted && it->second != c) {
+        if (!inserted && it->second != c && !(c->tolerant && it->second->tolerant)) {
           const Element* other = it->second;
           std::string msg = "name " + q(n) + " is used by two contents of " + q(e.id);
           if (&owner != &e || other->parent != &e)

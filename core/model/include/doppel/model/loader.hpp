@@ -21,12 +21,13 @@ enum class UndefinedExtensions { kPerDefault, kNever, kAlways };
 
 enum class DocumentFormat { kAuto, kJson, kYaml };
 
-// Deviations from the strict language that some existing models rely on.
+// The official parser's quirks: tolerate common DTDL v2 mistakes ("solecisms") that existing
+// models rely on: {"@id": ...} objects used as references, ids with the reserved prefixes
+// dtmi:dtdl: and dtmi:standard:, duplicate content names. "InParse" applies to the documents
+// given to the loader, "InResolve" to those returned by the resolver. Never applied to v3.
 struct Quirks {
-  bool tolerate_solecisms_in_parse = false;    // {"@id": ...} objects as references
-  bool tolerate_solecisms_in_resolve = false;  // same, for documents from the resolver
-  bool tolerate_reserved_prefixes = false;     // dtmi:dtdl:/dtmi:standard: ids in models
-  bool tolerate_invalid_dtmi_references = false;
+  bool tolerate_solecisms_in_parse = false;
+  bool tolerate_solecisms_in_resolve = false;
 };
 
 struct LoadOptions {
