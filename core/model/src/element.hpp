@@ -27,13 +27,19 @@ struct Value {
   bool boolean = false;
   Element* element = nullptr;  // kElement, or the resolved target of kReference
   std::string reference;       // kReference: the identifier (owned: expansions are computed)
+  int index = -1;              // position when the property was written as an array
 };
 
 struct PropertyValues {
   const PropertySpec* spec = nullptr;
   std::string_view term;       // as known by the metamodel
   std::uint32_t key_offset = 0;
+  std::string path;  // JSON path of the property
   std::vector<Value> values;
+
+  std::string path_of(const Value& v) const {
+    return v.index < 0 ? path : path + "[" + std::to_string(v.index) + "]";
+  }
 };
 
 struct ActiveContext {

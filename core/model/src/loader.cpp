@@ -139,7 +139,7 @@ LoadResult ModelLoader::load() {
   }
 
   resolve_and_validate(set, report);
-  if (!report.has_errors()) {
+  if (!result.diagnostics.has_errors()) {
     std::vector<std::string_view> texts;
     for (const SourceFile& f : files) texts.push_back(f.text);
     result.registry = build_registry(set, texts);

@@ -634,6 +634,7 @@ void Parser::parse_property(Element& e, const Member& m, const std::string& path
   pv.spec = spec;
   pv.term = spec->term;
   pv.key_offset = m.key_offset;
+  pv.path = where;
   if (spec->datatype == Datatype::kNone) parse_object_values(e, pv, *m.value, where);
   else parse_literal_values(e, pv, *m.value, where);
 
@@ -878,7 +879,11 @@ void Parser::parse_object_values(Element& e, PropertyValues& pv, const Node& nod
     }
   };
   if (node.is_array()) {
-    for (std::size_t i = 0; i < node.items.size(); ++i) one(*node.items[i], index_path(path, i), i);
+    for (std::size_t i = 0; i < node.items.size(); ++i) {
+      std::size_t before = pv.values.size();
+      one(*node.items[i], index_path(path, i), i);
+      if (pv.values.size() > before) pv.values.back().index = static_cast<int>(i);
+    }
   } else {
     one(node, path, 0);
   }

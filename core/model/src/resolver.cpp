@@ -42,6 +42,9 @@ struct Validator {
       if (!pv.spec || pv.spec->datatype != Datatype::kNone) continue;
       for (Value& v : pv.values) {
         if (v.kind != Value::Kind::kReference) continue;
+        auto error = [&](const Element& el, const Node* at, std::string code, std::string message, std::string hint) {
+          this->error(el, at, std::move(code), std::move(message), std::move(hint), pv.path_of(v));
+        };
         StandardElement std_el = standard_element(v.reference, e.version);
         if (std_el.bits) {
           if ((std_el.bits & pv.spec->range) == 0) {
