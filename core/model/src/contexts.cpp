@@ -20,11 +20,13 @@ PropertySpec unit_property() {
 // Semantic types: co-types of Telemetry and Property that add an optional `unit`.
 std::vector<CotypeSpec> semantic_cotypes(int version, std::string_view dtmi_prefix, std::string_view suffix) {
   std::vector<CotypeSpec> out;
-  for (const SemanticTypeRow& s : semantic_types()) {
+  for (const SemanticTypeRow& s : semantic_types(version)) {
     CotypeSpec c;
     c.term = s.term;
     c.dtmi = std::string(dtmi_prefix) + std::string(s.term) + std::string(suffix);
-    c.applies_to = kTelemetry | kProperty | (version == 2 ? 0 : 0);
+    // DTDL v2: Telemetry and Property; QuantitativeTypes (v3) adds payloads, Fields and MapValues.
+    c.applies_to = kTelemetry | kProperty |
+                   (version == 2 ? 0 : kCommandRequest | kCommandResponse | kField | kMapValue);
     c.unit_type = s.unit_type;
     c.properties.push_back(unit_property());
     out.push_back(std::move(c));
@@ -148,7 +150,7 @@ std::string expand_value_term(const ActiveContext& ctx, std::string_view term) {
   for (const ContextSpec* ext : ctx.extensions)
     if (ext->id == "dtmi:dtdl:extension:quantitativeTypes;1") units_in_scope = true;
   if (units_in_scope)
-    for (const UnitRow& u : units())
+    for (const UnitRow& u : units(ctx.version))
       if (u.term == term) return "dtmi:standard:unit:" + std::string(term) + ver;
   return {};
 }

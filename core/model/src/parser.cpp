@@ -120,9 +120,9 @@ bool is_defined_term(const ActiveContext& ctx, std::string_view term) {
       "PrimitiveSchema", "CommandPayload", "LatentType", "UnitAttribute", "SemanticType"};
   for (std::string_view o : kOthers)
     if (o == term) return true;
-  for (const UnitRow& u : units())
+  for (const UnitRow& u : units(ctx.version))
     if (u.term == term) return true;
-  for (const SemanticTypeRow& s : semantic_types())
+  for (const SemanticTypeRow& s : semantic_types(ctx.version))
     if (s.term == term || s.unit_type == term) return true;
   return false;
 }
@@ -317,13 +317,12 @@ std::string Parser::generated_id(const Element& parent, std::string_view propert
   std::string id(pid);
   id += ":_";
   id += property;
-  const Node* name = node.is_object() ? node.find("name") : nullptr;
-  if (name && name->is_string() && !name->text.empty() && is_term(name->text)) {
+  const PropertySpec* spec = parent.cls ? parent.cls->property(property) : nullptr;
+  if (spec && spec->plural) {
+    const Node* name = node.is_object() ? node.find("name") : nullptr;
     id += ":__";
-    id += name->text;
-  } else if (index > 0 || (parent.get(property) && parent.get(property)->spec && parent.get(property)->spec->plural)) {
-    id += ":__";
-    id += std::to_string(index);
+    if (name && name->is_string() && !name->text.empty() && is_term(name->text)) id += name->text;
+    else id += std::to_string(index);
   }
   id += version;
   return id;

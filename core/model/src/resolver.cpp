@@ -20,8 +20,8 @@ bool strip(std::string_view& s, std::string_view prefix) {
   return true;
 }
 
-const UnitRow* find_unit(std::string_view term) {
-  for (const UnitRow& u : units())
+const UnitRow* find_unit(std::string_view term, int version) {
+  for (const UnitRow& u : units(version))
     if (u.term == term) return &u;
   return nullptr;
 }
@@ -344,7 +344,7 @@ struct Validator {
         strip(r, "dtmi:standard:unit:");
         term = r.substr(0, r.find(';'));
       }
-      const UnitRow* u = find_unit(term);
+      const UnitRow* u = find_unit(term, e.version);
       if (u && u->unit_type != c->unit_type) {
         error(e, unit->node, "badUnit", "unit " + q(term) + " is a " + std::string(u->unit_type) + ", but " +
                                             q(c->term) + " needs a " + std::string(c->unit_type),
@@ -444,7 +444,7 @@ StandardElement standard_element(std::string_view dtmi, int version) {
     return {};
   }
   if (strip(term, "dtmi:standard:unit:")) {
-    if (find_unit(term)) return {kUnit | kEntity, term};
+    if (find_unit(term, version)) return {kUnit | kEntity, term};
     return {};
   }
   return {};

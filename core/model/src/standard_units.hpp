@@ -17,7 +17,8 @@ struct UnitRow {
   std::string_view unit_type;  // "TemperatureUnit"
 };
 
-std::span<const SemanticTypeRow> semantic_types();
-std::span<const UnitRow> units();
+// version 2: the DTDL v2 core context; 3: the QuantitativeTypes v1 extension of DTDL v3.
+std::span<const SemanticTypeRow> semantic_types(int version);
+std::span<const UnitRow> units(int version);
 
 }  // namespace doppel::model::detail
