@@ -34,6 +34,15 @@ std::vector<CotypeSpec> semantic_cotypes(int version, std::string_view dtmi_pref
   return out;
 }
 
+PropertySpec string_property(std::string_view term, bool required) {
+  PropertySpec p;
+  p.term = term;
+  p.datatype = Datatype::kString;
+  p.min_count = required ? 1 : 0;
+  p.max_count = 1;
+  return p;
+}
+
 CotypeSpec adjunct(std::string_view term, std::string dtmi, std::uint64_t applies_to,
                    std::vector<PropertySpec> properties = {}) {
   CotypeSpec c;
@@ -44,6 +53,24 @@ CotypeSpec adjunct(std::string_view term, std::string dtmi, std::uint64_t applie
   return c;
 }
 
+// IoT Central's semantic types, implied in every DTDL v2 document.
+std::vector<CotypeSpec> iotcentral_cotypes() {
+  std::vector<CotypeSpec> out;
+  for (std::string_view t : {"Event", "State", "Location"})
+    out.push_back(adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty));
+  for (auto [t, unit_type] : {std::pair<std::string_view, std::string_view>{"VelocityVector", "VelocityUnit"},
+                              {"AccelerationVector", "AccelerationUnit"}}) {
+    CotypeSpec c = adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty);
+    c.unit_type = unit_type;
+    c.vector_unit = true;
+    PropertySpec unit = unit_property();
+    unit.min_count = 0;
+    c.properties.push_back(unit);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 std::deque<ContextSpec> build() {
   std::deque<ContextSpec> all;
   {
@@ -51,6 +78,7 @@ std::deque<ContextSpec> build() {
     c.id = "dtmi:dtdl:context;2";
     c.dtdl_version = 2;
     c.cotypes = semantic_cotypes(2, "dtmi:standard:class:", ";2");
+    for (CotypeSpec& ic : iotcentral_cotypes()) c.cotypes.push_back(std::move(ic));
     all.push_back(std::move(c));
   }
   {
@@ -66,12 +94,11 @@ std::deque<ContextSpec> build() {
     c.cotypes = semantic_cotypes(3, "dtmi:standard:class:", ";3");
     all.push_back(std::move(c));
   }
-  {
+  for (std::string_view id : {"dtmi:dtdl:extension:historization;1", "dtmi:dtdl:extension:historization;2"}) {
     ContextSpec c;
-    c.id = "dtmi:dtdl:extension:historization;1";
+    c.id = id;
     c.for_versions = {3};
-    c.cotypes.push_back(adjunct("Historized", "dtmi:dtdl:extension:historization:v1:Historized",
-                                kProperty | kTelemetry));
+    c.cotypes.push_back(adjunct("Historized", "dtmi:dtdl:extension:historization:Historized", kProperty | kTelemetry));
     all.push_back(std::move(c));
   }
   {
@@ -81,18 +108,13 @@ std::deque<ContextSpec> build() {
     c.cotypes.push_back(adjunct("Streamed", "dtmi:dtdl:extension:streaming:v1:Streamed", kProperty));
     all.push_back(std::move(c));
   }
-  {
+  for (std::string_view id : {"dtmi:dtdl:extension:annotation;1", "dtmi:dtdl:extension:annotation;2"}) {
     ContextSpec c;
-    c.id = "dtmi:dtdl:extension:annotation;1";
+    c.id = id;
     c.for_versions = {3};
-    PropertySpec annotates;
-    annotates.term = "annotates";
-    annotates.datatype = Datatype::kString;
-    annotates.min_count = 1;
-    annotates.max_count = 1;
+    PropertySpec annotates = string_property("annotates", true);
     annotates.name_pattern = true;
-    annotates.max_length = 512;
-    c.cotypes.push_back(adjunct("ValueAnnotation", "dtmi:dtdl:extension:annotation:v1:ValueAnnotation",
+    c.cotypes.push_back(adjunct("ValueAnnotation", "dtmi:dtdl:extension:annotation:ValueAnnotation",
                                 kProperty | kTelemetry, {annotates}));
     all.push_back(std::move(c));
   }
@@ -100,21 +122,43 @@ std::deque<ContextSpec> build() {
     ContextSpec c;
     c.id = "dtmi:dtdl:extension:overriding;1";
     c.for_versions = {3};
-    PropertySpec overrides;
-    overrides.term = "overrides";
-    overrides.datatype = Datatype::kString;
-    overrides.min_count = 1;
-    overrides.max_count = 1;
-    c.cotypes.push_back(adjunct("Override", "dtmi:dtdl:extension:overriding:v1:Override",
-                                kProperty | kTelemetry | kCommand, {overrides}));
+    c.cotypes.push_back(adjunct("Override", "dtmi:dtdl:extension:overriding:v1:Override", kProperty,
+                                {string_property("overrides", true)}));
+    all.push_back(std::move(c));
+  }
+  {
+    ContextSpec c;
+    c.id = "dtmi:dtdl:extension:requirement;1";
+    c.for_versions = {3};
+    c.cotypes.push_back(adjunct("Required", "dtmi:dtdl:extension:requirement:v1:Required", kField));
+    all.push_back(std::move(c));
+  }
+  for (std::string_view id : {"dtmi:dtdl:extension:mqtt;1", "dtmi:dtdl:extension:mqtt;2"}) {
+    ContextSpec c;
+    c.id = id;
+    c.for_versions = {3};
+    c.cotypes.push_back(adjunct("Mqtt", "dtmi:dtdl:extension:mqtt:Mqtt", kInterface,
+                                {string_property("payloadFormat", true), string_property("telemetryTopic", false),
+                                 string_property("commandTopic", false)}));
+    c.cotypes.push_back(adjunct("Idempotent", "dtmi:dtdl:extension:mqtt:Idempotent", kCommand));
+    c.cotypes.push_back(adjunct("Cacheable", "dtmi:dtdl:extension:mqtt:Cacheable", kCommand,
+                                {string_property("ttl", true)}));
+    PropertySpec index;
+    index.term = "index";
+    index.datatype = Datatype::kInteger;
+    index.min_count = 1;
+    index.max_count = 1;
+    index.has_min_value = true;
+    c.cotypes.push_back(adjunct("Indexed", "dtmi:dtdl:extension:mqtt:Indexed", kTelemetry | kField | kEnumValue, {index}));
+    if (id.ends_with(";2"))
+      c.cotypes.push_back(adjunct("Transparent", "dtmi:dtdl:extension:mqtt:Transparent", kCommandRequest | kCommandResponse));
     all.push_back(std::move(c));
   }
   {
     ContextSpec c;
     c.id = "dtmi:iotcentral:context;2";
     c.for_versions = {2};
-    for (std::string_view t : {"Event", "State", "Location", "VelocityVector", "Acceleration"})
-      c.cotypes.push_back(adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty));
+    c.cotypes = iotcentral_cotypes();
     all.push_back(std::move(c));
   }
   return all;
@@ -149,9 +193,13 @@ std::string expand_value_term(const ActiveContext& ctx, std::string_view term) {
   bool units_in_scope = ctx.version == 2;
   for (const ContextSpec* ext : ctx.extensions)
     if (ext->id == "dtmi:dtdl:extension:quantitativeTypes;1") units_in_scope = true;
-  if (units_in_scope)
+  if (units_in_scope) {
     for (const UnitRow& u : units(ctx.version))
       if (u.term == term) return "dtmi:standard:unit:" + std::string(term) + ver;
+    // Unit types are Enum schemas of their units (used by the overriding extension).
+    for (const UnitRow& u : units(ctx.version))
+      if (u.unit_type == term) return "dtmi:standard:class:" + std::string(term) + ver;
+  }
   return {};
 }
 

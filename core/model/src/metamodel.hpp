@@ -97,6 +97,7 @@ struct CotypeSpec {
   std::uint64_t applies_to = 0;
   std::vector<PropertySpec> properties;
   std::string_view unit_type;  // semantic types: the unit type whose units `unit` accepts
+  bool vector_unit = false;    // IoT Central vector types: unit without a numeric schema
 
   const PropertySpec* property(std::string_view term) const;
 };

@@ -202,6 +202,7 @@ const ActiveContext* Parser::parse_context(const Node& node, const ActiveContext
   ActiveContext ctx;
   if (inherited) ctx = *inherited;
   bool ok = true;
+  bool deferred_affiliate = false;
   std::vector<std::string_view> seen;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     std::string_view id = entries[i]->text;
@@ -242,7 +243,9 @@ const ActiveContext* Parser::parse_context(const Node& node, const ActiveContext
       if (i != 0) {
         bool only_dtdl_before = true;
         for (std::size_t k = 0; k < i; ++k)
-          if (versionless_dtmi(entries[k]->text) != "dtmi:dtdl:context") only_dtdl_before = false;
+          if (versionless_dtmi(entries[k]->text) != "dtmi:dtdl:context" &&
+              !(deferred_affiliate && k == 0))
+            only_dtdl_before = false;
         if (!only_dtdl_before) {
           report_.error("badContext", "the DTDL context must come first in @context",
                         "move " + q(id) + " to the front", file_, at, "", path);
@@ -265,6 +268,16 @@ const ActiveContext* Parser::parse_context(const Node& node, const ActiveContext
       }
       ctx.version = v;
       continue;
+    }
+    if (i == 0 && !inherited && id == "dtmi:iotcentral:context;2") {
+      // IoT Central's affiliate context may precede the DTDL v2 context.
+      bool later_v2 = false;
+      for (std::size_t k = 1; k < entries.size(); ++k)
+        if (entries[k]->text == "dtmi:dtdl:context;2") later_v2 = true;
+      if (later_v2) {
+        deferred_affiliate = true;
+        continue;
+      }
     }
     if (i == 0 && !inherited) {
       report_.error("badContext", "the first @context entry of a top-level element must be the DTDL context, not " + q(id),
@@ -296,6 +309,8 @@ const ActiveContext* Parser::parse_context(const Node& node, const ActiveContext
     }
     ctx.undefined_extension = true;
   }
+  if (deferred_affiliate && ctx.version == 2)
+    if (const ContextSpec* ext = find_context("dtmi:iotcentral:context;2")) ctx.extensions.push_back(ext);
   if (!ok) return nullptr;
   if (ctx.version == 0) {
     report_.error("missingContext", "@context does not name a DTDL version",
@@ -401,6 +416,13 @@ Element* Parser::parse_element(const Node& node, const ActiveContext* context, E
     report_.error("dtmiTooLong", "an Interface @id may have at most 128 characters, this one has " +
                                      std::to_string(utf16_length(e.id)),
                   "shorten the DTMI", file_, node.find("@id")->offset, e.id, member_path(path, "@id"));
+  }
+  if (property && property->values_need_id && parent && parent->version != e.version) {
+    // The reference parser accepts older-version elements nested in most places, but not as
+    // an Interface's reusable schemas.
+    report_.error("badContext", "a reusable schema must use the DTDL version of its Interface (v" +
+                                    std::to_string(parent->version) + ")",
+                  "remove the nested @context", file_, node.offset, e.id, path);
   }
   if (property && property->values_need_id && !node.find("@id")) {
     report_.error("missingRequiredProperty", std::string(e.cls->name) + " in '" + std::string(property->term) +
@@ -587,6 +609,9 @@ void Parser::parse_property(Element& e, const Member& m, const std::string& path
   } else if (key.starts_with("dtmi:dtdl:property:")) {
     for (const PropertySpec& p : e.cls->properties)
       if (property_dtmi(p.term, e.version) == key) spec = &p, term = p.term;
+    for (const CotypeSpec* c : e.cotypes)
+      for (const PropertySpec& p : c->properties)
+        if (property_dtmi(p.term, e.version) == key) spec = &p, term = p.term;
   }
   if (!spec) {
     Tolerance tol;

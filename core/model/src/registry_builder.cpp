@@ -6,6 +6,7 @@
 
 #include "registry_storage.hpp"
 #include "resolver.hpp"
+#include "standard_units.hpp"
 
 namespace doppel::model {
 
@@ -137,7 +138,9 @@ class RegistryBuilder {
   const Schema* schema_of(const Value* v) {
     if (!v) return nullptr;
     if (v->element) return schema_for(*v->element);
-    detail::StandardElement s = detail::standard_element(v->reference, v->element ? v->element->version : version_of(v->reference));
+    int version = version_of(v->reference);
+    detail::StandardElement s = detail::standard_element(v->reference, version);
+    if (s.bits & detail::kEnum) return unit_type_schema(s.term, version);
     if (auto k = primitive_kind(s.term)) return primitive_schema(*k);
     return nullptr;
   }
@@ -145,6 +148,26 @@ class RegistryBuilder {
   static int version_of(std::string_view ref) {
     auto semi = ref.rfind(';');
     return semi == std::string_view::npos ? 3 : std::atoi(std::string(ref.substr(semi + 1)).c_str());
+  }
+
+  // A unit type used as a schema: an Enum of its unit names.
+  const Schema* unit_type_schema(std::string_view unit_type, int version) {
+    std::string key = std::string(unit_type) + ";" + std::to_string(version);
+    if (auto it = unit_types_.find(key); it != unit_types_.end()) return it->second;
+    Schema& s = registry_->storage_->schemas.emplace_back();
+    s.kind = SchemaKind::kEnum;
+    s.id = "dtmi:standard:class:" + key;
+    s.enum_value_schema = SchemaKind::kString;
+    for (const detail::UnitRow& u : detail::units(version)) {
+      if (u.unit_type != unit_type) continue;
+      EnumValue ev;
+      ev.name = std::string(u.term);
+      ev.is_string = true;
+      ev.string_value = ev.name;
+      s.enum_values.push_back(std::move(ev));
+    }
+    unit_types_.emplace(key, &s);
+    return &s;
   }
 
   const Schema* schema_for(const Element& e) {
@@ -255,6 +278,7 @@ class RegistryBuilder {
   std::unordered_map<const Element*, Interface*> interfaces_;
   std::unordered_map<const Element*, Schema*> schemas_;
   std::unordered_map<const Element*, Content*> contents_;
+  std::unordered_map<std::string, const Schema*> unit_types_;
 };
 
 std::shared_ptr<const ModelRegistry> build_registry(const ElementSet& set,

@@ -326,7 +326,8 @@ struct Validator {
 
   void check_units(Element& e) {
     const Value* unit = first_value(e, "unit");
-    bool semantic = std::any_of(e.cotypes.begin(), e.cotypes.end(), [](const CotypeSpec* c) { return !c->unit_type.empty(); });
+    bool semantic = std::any_of(e.cotypes.begin(), e.cotypes.end(),
+                                [](const CotypeSpec* c) { return !c->unit_type.empty() && !c->vector_unit; });
     if (semantic) {
       const Value* schema = first_value(e, "schema");
       StandardElement se = schema ? standard_element(schema->reference, e.version) : StandardElement{};
@@ -389,6 +390,12 @@ struct Validator {
         check_relationship(e);
       }
       if (!e.cotypes.empty()) check_units(e);
+      for (const CotypeSpec* c : e.cotypes) {
+        if (c->term != "Transparent") continue;
+        const Value* schema = first_value(e, "schema");
+        if (schema && !(schema->element && schema->element->cls->bits & kObject))
+          error(e, schema->node, "badSchema", "a Transparent payload needs an Object schema", "use an Object schema");
+      }
       // Schema nesting, checked where a schema is used by a non-schema element.
       if (!(e.cls->bits & kSchema) && !(e.cls->bits & kSchemaField && e.parent && e.parent->cls->bits & kSchema)) {
         if (const Value* v = first_value(e, "schema")) check_schema_use(e, *v);
@@ -441,6 +448,11 @@ StandardElement standard_element(std::string_view dtmi, int version) {
   }
   if (strip(term, "dtmi:iotcentral:schema:")) {
     if (version == 2 && (term == "geopoint" || term == "vector")) return {kSchema | kComplexSchema | kEntity, term};
+    return {};
+  }
+  if (strip(term, "dtmi:standard:class:")) {
+    for (const UnitRow& u : units(version))
+      if (u.unit_type == term) return {kSchema | kComplexSchema | kEnum | kEntity, term};
     return {};
   }
   if (strip(term, "dtmi:standard:unit:")) {
