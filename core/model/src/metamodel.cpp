@@ -123,7 +123,7 @@ Metamodel build(int version) {
     c.properties.push_back(request);
     c.properties.push_back(response);
     PropertySpec command_type = object("commandType", kCommandType);
-    command_type.deprecated = !v2;
+    command_type.deprecated = true;  // in both versions; its value is not used
     c.properties.push_back(command_type);
     m.classes.push_back(std::move(c));
   }

@@ -512,6 +512,14 @@ bool Parser::parse_types(Element& e, const Node* type_node, std::uint64_t defaul
       for (const ClassSpec& c : mm.classes)
         if (class_dtmi(c.name, e.version) == s) cls = &c;
     }
+    if (cls && !is_term(s)) {
+      report_.warning("preferTerm", "@type " + q(s) + " is written as a DTMI", "write the term " + q(cls->name) + " instead",
+                      file_, t->offset, e.id, where);
+    }
+    if (cls && e.cls == cls) {
+      report_.warning("duplicateType", "@type names " + std::string(cls->name) + " twice", "list each type once", file_,
+                      t->offset, e.id, where);
+    }
     if (cls) {
       if (e.cls && e.cls != cls) {
         report_.error("multipleMaterialTypes", "@type names two element classes, " + std::string(e.cls->name) + " and " +
@@ -523,7 +531,11 @@ bool Parser::parse_types(Element& e, const Node* type_node, std::uint64_t defaul
       continue;
     }
     if (const CotypeSpec* co = find_cotype(ctx, s)) {
+      if (!is_term(s))
+        report_.warning("preferTerm", "co-type " + q(s) + " is written as a DTMI", "write the term " + q(co->term) + " instead",
+                        file_, t->offset, e.id, where);
       if (std::find(e.cotypes.begin(), e.cotypes.end(), co) == e.cotypes.end()) e.cotypes.push_back(co);
+      else report_.warning("duplicateType", "@type names " + q(co->term) + " twice", "list each type once", file_, t->offset, e.id, where);
       continue;
     }
     Tolerance tol;
@@ -642,6 +654,10 @@ void Parser::parse_property(Element& e, const Member& m, const std::string& path
     }
     return;
   }
+  if (!is_term(key)) {
+    report_.warning("preferTerm", "property " + q(key) + " is written as a DTMI",
+                    "write the term " + q(spec->term) + " instead", file_, m.key_offset, e.id, where);
+  }
   if (spec->deprecated) {
     report_.warning("deprecated", "property '" + std::string(spec->term) + "' is deprecated", "remove it", file_,
                     m.key_offset, e.id, where);
@@ -718,6 +734,8 @@ void Parser::parse_literal_values(Element& e, PropertyValues& pv, const Node& no
         }
       }
       value = inner;
+      report_.warning("preferPlainValue", "'" + std::string(spec.term) + "' is written as a JSON-LD value object",
+                      "write the plain value", file_, v.offset, e.id, vpath);
     }
     Value out;
     out.node = value;
@@ -864,6 +882,8 @@ bool Parser::parse_lang_string(Element& e, PropertyValues& pv, const Node& node,
         if (lang && (!lang->is_string() || !valid_language_tag(lang->text)))
           return bad(*lang, "@language must be a language tag such as \"en\"");
         if (!add(*value, lang ? lang->text : std::string_view(), ipath)) return false;
+        report_.warning("preferPlainValue", "'" + std::string(spec.term) + "' uses @value/@language objects",
+                        "write a language map such as {\"en\": \"...\"}", file_, item.offset, e.id, ipath);
       } else {
         return bad(item, "array elements must be strings or value objects");
       }
@@ -939,6 +959,12 @@ void Parser::add_reference(Element& e, PropertyValues& pv, const Node& node, con
       return;
     }
     out.reference = std::string(s);
+    if (s.starts_with("dtmi:dtdl:instance:") || s.starts_with("dtmi:standard:")) {
+      std::string_view term = s.substr(s.rfind(':') + 1);
+      term = term.substr(0, term.find(';'));
+      report_.warning("preferTerm", "'" + std::string(spec.term) + "' value " + q(s) + " is written as a DTMI",
+                      "write the term " + q(term) + " instead", file_, node.offset, e.id, path);
+    }
   }
   pv.values.push_back(std::move(out));
 }
