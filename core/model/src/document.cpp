@@ -288,8 +288,12 @@ const char* node_type_name(NodeType t) {
 SourceLocation SourceFile::locate(std::uint32_t offset) {
   if (line_starts.empty()) {
     line_starts.push_back(0);
-    for (std::size_t i = 0; i < text.size(); ++i)
-      if (text[i] == '\n') line_starts.push_back(static_cast<std::uint32_t>(i + 1));
+    const char* begin = text.data();
+    const char* end = begin + text.size();
+    for (const char* p = begin; (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p))));) {
+      ++p;
+      line_starts.push_back(static_cast<std::uint32_t>(p - begin));
+    }
   }
   auto it = std::upper_bound(line_starts.begin(), line_starts.end(), offset);
   auto line = static_cast<std::uint32_t>(it - line_starts.begin());

@@ -26,7 +26,7 @@ struct Value {
   std::int64_t integer = 0;
   bool boolean = false;
   Element* element = nullptr;  // kElement, or the resolved target of kReference
-  std::string reference;       // kReference: the identifier (owned: expansions are computed)
+  std::string_view reference;  // kReference: the identifier (interned in the set's arena)
   int index = -1;              // position when the property was written as an array
 };
 
@@ -34,12 +34,10 @@ struct PropertyValues {
   const PropertySpec* spec = nullptr;
   std::string_view term;       // as known by the metamodel
   std::uint32_t key_offset = 0;
-  std::string path;  // JSON path of the property
-  std::vector<Value> values;
+  std::string_view key;  // as written (term or DTMI)
+  std::pmr::vector<Value> values;
 
-  std::string path_of(const Value& v) const {
-    return v.index < 0 ? path : path + "[" + std::to_string(v.index) + "]";
-  }
+  explicit PropertyValues(std::pmr::memory_resource* arena) : values(arena) {}
 };
 
 struct ActiveContext {
@@ -49,7 +47,9 @@ struct ActiveContext {
 };
 
 struct Element {
-  std::string id;
+  explicit Element(std::pmr::memory_resource* arena) : properties(arena) {}
+
+  std::string_view id;  // interned in the set's arena
   bool id_given = false;
   const ClassSpec* cls = nullptr;
   std::vector<const CotypeSpec*> cotypes;
@@ -58,13 +58,16 @@ struct Element {
   const ActiveContext* context = nullptr;
   SourceFile* file = nullptr;
   const Node* node = nullptr;
-  std::string path;  // JSON path in its document
+  std::string_view path;  // JSON path in its document (interned)
   Element* parent = nullptr;
   const PropertySpec* parent_property = nullptr;
   Element* partition = nullptr;  // the enclosing Interface (itself for Interfaces)
   bool from_resolver = false;
   bool tolerant = false;  // a v2 element to which the solecism quirks apply
-  std::vector<PropertyValues> properties;
+  std::pmr::vector<PropertyValues> properties;
+
+  // JSON path of one value, for messages (built only when reporting).
+  std::string path_of(const PropertyValues& pv, const Value& v) const;
 
   const PropertyValues* get(std::string_view term) const {
     for (const PropertyValues& p : properties)
@@ -74,8 +77,55 @@ struct Element {
   bool is(std::uint64_t bits) const { return cls && (cls->bits & bits) == bits; }
 };
 
-// Everything parsed from one model set; element addresses are stable.
+// The elements a property's values designate (inline or resolved references), without copying.
+class ElementRange {
+ public:
+  explicit ElementRange(const PropertyValues* pv) : pv_(pv) {}
+  class iterator {
+   public:
+    iterator(const Value* p, const Value* end) : p_(p), end_(end) { skip(); }
+    Element* operator*() const { return p_->element; }
+    iterator& operator++() {
+      ++p_;
+      skip();
+      return *this;
+    }
+    bool operator!=(const iterator& o) const { return p_ != o.p_; }
+
+   private:
+    void skip() {
+      while (p_ != end_ && !p_->element) ++p_;
+    }
+    const Value* p_;
+    const Value* end_;
+  };
+  iterator begin() const {
+    return pv_ ? iterator(pv_->values.data(), pv_->values.data() + pv_->values.size()) : iterator(nullptr, nullptr);
+  }
+  iterator end() const {
+    const Value* e = pv_ ? pv_->values.data() + pv_->values.size() : nullptr;
+    return iterator(e, e);
+  }
+
+ private:
+  const PropertyValues* pv_;
+};
+
+inline ElementRange elements_of(const Element& e, std::string_view term) { return ElementRange(e.get(term)); }
+
+// Everything parsed from one model set; element addresses are stable. Strings and vectors
+// live in `arena`, which outlives the set.
 struct ElementSet {
+  explicit ElementSet(std::pmr::memory_resource* a) : arena(a) {}
+
+  std::pmr::memory_resource* arena;
+  std::string_view intern(std::string_view s) {
+    if (s.empty()) return {};
+    char* p = static_cast<char*>(arena->allocate(s.size(), 1));
+    std::copy(s.begin(), s.end(), p);
+    return {p, s.size()};
+  }
+
   std::deque<Element> elements;
   std::deque<ActiveContext> contexts;
   std::vector<Element*> roots;  // top-level elements in document order

@@ -1,7 +1,6 @@
 #include "parser.hpp"
 
 #include <algorithm>
-#include <regex>
 
 #include "doppel/model/dtmi.hpp"
 #include "reporter.hpp"
@@ -48,10 +47,30 @@ std::size_t utf16_length(std::string_view s) {
   return n;
 }
 
+bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_ascii_alnum(char c) { return is_ascii_alpha(c) || (c >= '0' && c <= '9'); }
+
+// BCP 47 shape as the reference checks it: a 2-3 letter language, then '-'-separated
+// subtags of 1-8 letters or digits.
 bool valid_language_tag(std::string_view tag) {
-  // BCP 47 shape as the reference checks it: letters, then '-'-separated alphanumerics.
-  static const std::regex re("^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$");
-  return std::regex_match(tag.begin(), tag.end(), re);
+  std::size_t i = 0;
+  while (i < tag.size() && is_ascii_alpha(tag[i])) ++i;
+  if (i < 2 || i > 3) return false;
+  while (i < tag.size()) {
+    if (tag[i] != '-') return false;
+    std::size_t start = ++i;
+    while (i < tag.size() && is_ascii_alnum(tag[i])) ++i;
+    if (i - start < 1 || i - start > 8) return false;
+  }
+  return true;
+}
+
+// ^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$
+bool valid_name(std::string_view s) {
+  if (s.empty() || !is_ascii_alpha(s.front()) || s.back() == '_') return false;
+  for (char c : s)
+    if (!is_ascii_alnum(c) && c != '_') return false;
+  return true;
 }
 
 bool xsd_type_matches(std::string_view type, std::string_view local) {
@@ -128,6 +147,12 @@ bool is_defined_term(const ActiveContext& ctx, std::string_view term) {
 }
 
 }  // namespace
+
+std::string Element::path_of(const PropertyValues& pv, const Value& v) const {
+  std::string out = member_path(std::string(path), pv.key);
+  if (v.index >= 0) out = index_path(out, static_cast<std::size_t>(v.index));
+  return out;
+}
 
 const PropertySpec* CotypeSpec::property(std::string_view term) const {
   for (const PropertySpec& p : properties)
@@ -351,13 +376,13 @@ Element* Parser::parse_element(const Node& node, const ActiveContext* context, E
     ctx = parse_context(*c, context, member_path(path, "@context"));
     if (!ctx) return nullptr;
   }
-  set_.elements.emplace_back();
+  set_.elements.emplace_back(set_.arena);
   Element& e = set_.elements.back();
   e.version = ctx->version;
   e.context = ctx;
   e.file = file_;
   e.node = &node;
-  e.path = path;
+  e.path = set_.intern(path);
   e.parent = parent;
   e.parent_property = property;
   e.from_resolver = from_resolver_;
@@ -392,13 +417,13 @@ Element* Parser::parse_element(const Node& node, const ActiveContext* context, E
         report_.error("invalidDtmi", "@id " + q(id->text) + " must not have a fragment", "remove the '#...' part",
                       file_, id->offset, "", where);
       } else {
-        e.id = std::string(id->text);
+        e.id = id->text;  // the document tree lives as long as the set
         e.id_given = true;
       }
     }
   }
-  if (e.id.empty() && parent && property) e.id = generated_id(*parent, property->term, node, index);
-  if (e.id.empty()) e.id = "dtmi:doppel:anonymous:_" + std::to_string(set_.elements.size()) + ";1";
+  if (e.id.empty() && parent && property) e.id = set_.intern(generated_id(*parent, property->term, node, index));
+  if (e.id.empty()) e.id = set_.intern("dtmi:doppel:anonymous:_" + std::to_string(set_.elements.size()) + ";1");
 
   if (!parse_types(e, node.find("@type"), default_class, path)) return nullptr;
 
@@ -669,12 +694,12 @@ void Parser::parse_property(Element& e, const Member& m, const std::string& path
       return;
     }
   }
-  e.properties.emplace_back();
+  e.properties.emplace_back(set_.arena);
   PropertyValues& pv = e.properties.back();
   pv.spec = spec;
   pv.term = spec->term;
   pv.key_offset = m.key_offset;
-  pv.path = where;
+  pv.key = m.key;
   if (spec->datatype == Datatype::kNone) parse_object_values(e, pv, *m.value, where);
   else parse_literal_values(e, pv, *m.value, where);
 
@@ -789,8 +814,7 @@ void Parser::parse_literal_values(Element& e, PropertyValues& pv, const Node& no
       return;
     }
     if (spec.name_pattern && out.kind == Value::Kind::kString) {
-      static const std::regex re("^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$");
-      if (!std::regex_match(out.text.begin(), out.text.end(), re)) {
+      if (!valid_name(out.text)) {
         report_.error("badName", "'" + std::string(spec.term) + "' value " + q(out.text) + " is not a valid name",
                       std::string("use ") + std::string(kNamePatternText), file_, value->offset, e.id, vpath);
         return;
@@ -949,7 +973,7 @@ void Parser::add_reference(Element& e, PropertyValues& pv, const Node& node, con
                     file_, node.offset, e.id, path);
       return;
     }
-    out.reference = std::move(expanded);
+    out.reference = set_.intern(expanded);
     out.text = s;
   } else {
     auto parts = parse_dtmi(s);
@@ -958,7 +982,7 @@ void Parser::add_reference(Element& e, PropertyValues& pv, const Node& node, con
                     "a DTMI looks like dtmi:com:example:Thing;1", file_, node.offset, e.id, path);
       return;
     }
-    out.reference = std::string(s);
+    out.reference = s;
     if (s.starts_with("dtmi:dtdl:instance:") || s.starts_with("dtmi:standard:")) {
       std::string_view term = s.substr(s.rfind(':') + 1);
       term = term.substr(0, term.find(';'));
@@ -966,7 +990,7 @@ void Parser::add_reference(Element& e, PropertyValues& pv, const Node& node, con
                       "write the term " + q(term) + " instead", file_, node.offset, e.id, path);
     }
   }
-  pv.values.push_back(std::move(out));
+  pv.values.push_back(out);
 }
 
 }  // namespace doppel::model::detail

@@ -229,11 +229,13 @@ struct MatchFrame {
   const Schema* schema;      // kArray/kMap/kObject/kGeo
   const Lookup* lookup;      // kContents/kObject
   const Content* component;  // kContents: the component, if any
-  std::uint32_t path_length; // path length at the frame's start
   std::uint32_t start;       // offset of '{' or '['
-  std::uint32_t index;       // next array index
+  std::uint32_t index;       // number of array elements seen
   int depth;                 // kCoordinates: remaining nesting
   bool saw_type, saw_coordinates;
+  std::string_view key = {};  // the member being read; a view into the in-situ buffer, so
+                              // paths are only built when an error is reported
+  bool in_array = false;      // the selector is [index - 1] rather than .key
 };
 }  // namespace
 
@@ -242,7 +244,6 @@ struct PayloadScratch::Impl {
   std::string buffer;  // in-situ copy of the payload
   std::string original_copy;
   std::vector<TypedValue> values;
-  std::string path;
   PayloadError error;
   rapidjson::Reader reader;
 };
@@ -251,7 +252,6 @@ PayloadScratch::PayloadScratch() : impl_(std::make_unique<Impl>()) {
   impl_->buffer.reserve(4096);
   impl_->values.reserve(64);
   impl_->stack.reserve(32);
-  impl_->path.reserve(256);
   impl_->error.path.reserve(256);
   impl_->error.message.reserve(256);
 }
@@ -304,9 +304,7 @@ class Matcher {
   bool Key(const char* str, rapidjson::SizeType len, bool) {
     std::string_view key(str, len);
     Frame& f = stack_.back();
-    s_.path.resize(f.path_length);
-    s_.path += '.';
-    s_.path.append(key);
+    f.key = key;
     switch (f.kind) {
       case FrameKind::kContents: {
         const Lookup::Entry* e = f.lookup->find(key);
@@ -352,7 +350,7 @@ class Matcher {
     if (stack_.empty()) {
       if (root_value_schema_) return open_value(root_value_schema_, 'o', start);
       const Lookup& top = kind_ == PayloadKind::kTelemetry ? v_.telemetry : v_.properties;
-      push({FrameKind::kContents, nullptr, &top, nullptr, static_cast<std::uint32_t>(s_.path.size()), start, 0, 0, false, false});
+      push({FrameKind::kContents, nullptr, &top, nullptr, start, 0, 0, false, false});
       return true;
     }
     Frame& f = stack_.back();
@@ -364,7 +362,7 @@ class Matcher {
                                                            : &it->second.second;
       if (!l) return fail("component '" + comp->name + "' has no contents");
       expect_component_ = nullptr;
-      push({FrameKind::kContents, nullptr, l, comp, static_cast<std::uint32_t>(s_.path.size()), start, 0, 0, false, false});
+      push({FrameKind::kContents, nullptr, l, comp, start, 0, 0, false, false});
       return true;
     }
     return open_value(current_expect(), 'o', start);
@@ -372,10 +370,8 @@ class Matcher {
   bool EndObject(rapidjson::SizeType) {
     Frame f = stack_.back();
     if (f.kind == FrameKind::kGeo) {
-      if (!f.saw_type || !f.saw_coordinates) {
-        s_.path.resize(f.path_length);
-        return fail(std::string("a GeoJSON ") + geo_type(f.schema->kind) + " needs 'type' and 'coordinates'");
-      }
+      if (!f.saw_type || !f.saw_coordinates)
+        return fail_at(stack_.size() - 1, std::string("a GeoJSON ") + geo_type(f.schema->kind) + " needs 'type' and 'coordinates'");
     }
     stack_.pop_back();
     return close(f);
@@ -391,21 +387,19 @@ class Matcher {
       int depth = f.kind == FrameKind::kGeo ? geo_depth(f.schema->kind) : f.depth - 1;
       if (depth <= 0) return fail("coordinates are nested too deeply");
       if (f.kind == FrameKind::kCoordinates) index_path(f);
-      push({FrameKind::kCoordinates, nullptr, nullptr, nullptr, static_cast<std::uint32_t>(s_.path.size()), start, 0, depth, false, false});
+      push({FrameKind::kCoordinates, nullptr, nullptr, nullptr, start, 0, depth, false, false});
       return true;
     }
     if (f.kind == FrameKind::kGeo && geo_member_ == 'x') {
-      push({FrameKind::kAny, nullptr, nullptr, nullptr, static_cast<std::uint32_t>(s_.path.size()), start, 0, 0, false, false});
+      push({FrameKind::kAny, nullptr, nullptr, nullptr, start, 0, 0, false, false});
       return true;
     }
     return open_value(current_expect(), 'a', start);
   }
   bool EndArray(rapidjson::SizeType count) {
     Frame f = stack_.back();
-    if (f.kind == FrameKind::kCoordinates && f.depth == 1 && (count < 2 || count > 3)) {
-      s_.path.resize(f.path_length);
-      return fail("a GeoJSON position has 2 or 3 numbers");
-    }
+    if (f.kind == FrameKind::kCoordinates && f.depth == 1 && (count < 2 || count > 3))
+      return fail_at(stack_.size() - 1, "a GeoJSON position has 2 or 3 numbers");
     stack_.pop_back();
     if (!stack_.empty() && (stack_.back().kind == FrameKind::kCoordinates || stack_.back().kind == FrameKind::kGeo ||
                             stack_.back().kind == FrameKind::kAny))
@@ -416,10 +410,25 @@ class Matcher {
   const std::string& message() const { return s_.error.message; }
 
  private:
-  bool fail(std::string message) {
+  bool fail(std::string message) { return fail_at(stack_.size(), std::move(message)); }
+
+  // Fails with the path through the first `depth` frames.
+  bool fail_at(std::size_t depth, std::string message) {
     if (!failed_) {
       failed_ = true;
-      s_.error.path = "$" + s_.path;
+      std::string path = "$";
+      for (std::size_t i = 0; i < depth && i < stack_.size(); ++i) {
+        const Frame& f = stack_[i];
+        if (f.in_array) {
+          path += '[';
+          path += std::to_string(f.index - 1);
+          path += ']';
+        } else if (f.key.data() != nullptr) {
+          path += '.';
+          path.append(f.key);
+        }
+      }
+      s_.error.path = std::move(path);
       s_.error.message = std::move(message);
     }
     return false;
@@ -446,11 +455,9 @@ class Matcher {
 
   void push(const Frame& f) { stack_.push_back(f); }
 
-  void index_path(Frame& f) {
-    s_.path.resize(f.path_length);
-    s_.path += '[';
-    s_.path += std::to_string(f.index++);
-    s_.path += ']';
+  static void index_path(Frame& f) {
+    ++f.index;
+    f.in_array = true;
   }
 
   // The schema the next value must match.
@@ -474,24 +481,23 @@ class Matcher {
 
   bool open_value(const Schema* s, char got, std::uint32_t start) {
     if (!s) return fail("no schema for this value");
-    std::uint32_t pl = static_cast<std::uint32_t>(s_.path.size());
     if (got == 'o') {
       if (s->kind == SchemaKind::kObject) {
         auto it = v_.object_fields.find(s);
         if (it == v_.object_fields.end()) return fail("schema " + schema_label(s) + " does not belong to this interface");
-        push({FrameKind::kObject, s, &it->second, nullptr, pl, start, 0, 0, false, false});
+        push({FrameKind::kObject, s, &it->second, nullptr, start, 0, 0, false, false});
         return true;
       }
       if (s->kind == SchemaKind::kMap) {
-        push({FrameKind::kMap, s, nullptr, nullptr, pl, start, 0, 0, false, false});
+        push({FrameKind::kMap, s, nullptr, nullptr, start, 0, 0, false, false});
         return true;
       }
       if (is_geospatial(s->kind)) {
-        push({FrameKind::kGeo, s, nullptr, nullptr, pl, start, 0, 0, false, false});
+        push({FrameKind::kGeo, s, nullptr, nullptr, start, 0, 0, false, false});
         return true;
       }
     } else if (s->kind == SchemaKind::kArray) {
-      push({FrameKind::kArray, s, nullptr, nullptr, pl, start, 0, 0, false, false});
+      push({FrameKind::kArray, s, nullptr, nullptr, start, 0, 0, false, false});
       return true;
     }
     return type_error(s, got);
@@ -641,10 +647,21 @@ const Interface& PayloadValidator::interface() const { return *impl_->interface;
 
 namespace {
 
+bool is_ascii(std::string_view s) {
+  std::size_t i = 0;
+  std::uint64_t acc = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    acc |= w;
+  }
+  for (; i < s.size(); ++i) acc |= static_cast<unsigned char>(s[i]);
+  return (acc & 0x8080808080808080ull) == 0;
+}
+
 PayloadResult run(const PayloadValidator::Impl& impl, std::string_view json, PayloadKind kind, const Schema* root,
                   PayloadScratch::Impl& s) {
   s.values.clear();
-  s.path.clear();
   s.error.path.clear();
   s.error.message.clear();
   // In-situ parsing rewrites strings in place; keep the caller's text intact for raw slices.
@@ -653,9 +670,10 @@ PayloadResult run(const PayloadValidator::Impl& impl, std::string_view json, Pay
   rapidjson::InsituStringStream stream(s.buffer.data());
   Matcher m(impl, s, json, stream, kind);
   if (root) m.expect_root_value(root);
-  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseStopWhenDoneFlag;
-  rapidjson::ParseResult ok = s.reader.Parse<kFlags>(stream, m);
+  // Most payloads are ASCII; UTF-8 validation (a per-character cost) is needed only otherwise.
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseStopWhenDoneFlag;
+  rapidjson::ParseResult ok = is_ascii(json) ? s.reader.Parse<kFlags>(stream, m)
+                                             : s.reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(stream, m);
   PayloadResult result;
   if (!ok) {
     if (!m.failed()) {

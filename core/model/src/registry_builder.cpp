@@ -21,13 +21,7 @@ const Value* first(const Element& e, std::string_view term) {
   return pv && !pv->values.empty() ? &pv->values.front() : nullptr;
 }
 
-std::vector<Element*> elements(const Element& e, std::string_view term) {
-  std::vector<Element*> out;
-  if (const detail::PropertyValues* pv = e.get(term))
-    for (const Value& v : pv->values)
-      if (v.element) out.push_back(v.element);
-  return out;
-}
+detail::ElementRange elements(const Element& e, std::string_view term) { return detail::elements_of(e, term); }
 
 LocalizedText text_of(const Element& e, std::string_view term) {
   LocalizedText t;
@@ -55,7 +49,7 @@ std::optional<SchemaKind> primitive_kind(std::string_view term) {
   return std::nullopt;
 }
 
-std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h) {
   for (unsigned char c : s) {
     h ^= c;
     h *= 1099511628211ull;
@@ -81,7 +75,7 @@ class RegistryBuilder {
     for (const Interface* i : list) registry_->by_id_.emplace(i->id, i);
 
     std::vector<std::uint64_t> hashes;
-    for (std::string_view t : document_texts) hashes.push_back(fnv1a(t));
+    for (std::string_view t : document_texts) hashes.push_back(std::hash<std::string_view>{}(t));
     std::sort(hashes.begin(), hashes.end());
     std::uint64_t h = 1469598103934665603ull;
     for (std::uint64_t x : hashes) h = fnv1a(std::string_view(reinterpret_cast<const char*>(&x), sizeof x), h);
@@ -112,12 +106,10 @@ class RegistryBuilder {
 
   void collect_contents(const Element& e, std::vector<const Content*>& out,
                         std::unordered_set<const Element*>& seen_interfaces) {
-    if (!seen_interfaces.insert(&e).second) return;
-    for (Element* base : elements(e, "extends")) collect_contents(*base, out, seen_interfaces);
-    for (Element* c : elements(e, "contents")) {
-      const Content* content = content_for(*c, *interfaces_.at(&e));
-      if (std::find(out.begin(), out.end(), content) == out.end()) out.push_back(content);
-    }
+    if (!seen_interfaces.insert(&e).second) return;  // a base reached twice (diamond)
+    for (Element* base : detail::elements_of(e, "extends")) collect_contents(*base, out, seen_interfaces);
+    const Interface& owner = *interfaces_.at(&e);
+    for (Element* c : detail::elements_of(e, "contents")) out.push_back(content_for(*c, owner));
   }
 
   void flatten(const Element& e, Interface& i) {

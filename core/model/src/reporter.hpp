@@ -13,14 +13,14 @@ class Reporter {
   explicit Reporter(Diagnostics& out) : out_(out) {}
 
   void error(std::string code, std::string message, std::string hint, SourceFile* file,
-             std::uint32_t offset, std::string element, std::string path) {
+             std::uint32_t offset, std::string_view element, std::string_view path) {
     add(Severity::kError, std::move(code), std::move(message), std::move(hint), file, offset,
-        std::move(element), std::move(path));
+        std::string(element), std::string(path));
   }
   void warning(std::string code, std::string message, std::string hint, SourceFile* file,
-               std::uint32_t offset, std::string element, std::string path) {
+               std::uint32_t offset, std::string_view element, std::string_view path) {
     add(Severity::kWarning, std::move(code), std::move(message), std::move(hint), file, offset,
-        std::move(element), std::move(path));
+        std::string(element), std::string(path));
   }
   bool has_errors() const { return errors_ > 0; }
 

@@ -31,7 +31,7 @@ struct Validator {
   Reporter& report;
 
   void error(const Element& e, const Node* at, std::string code, std::string message, std::string hint,
-             const std::string& path = {}) {
+             std::string_view path = {}) {
     report.error(std::move(code), std::move(message), std::move(hint), e.file, at ? at->offset : e.node->offset,
                  e.id, path.empty() ? e.path : path);
   }
@@ -43,7 +43,7 @@ struct Validator {
       for (Value& v : pv.values) {
         if (v.kind != Value::Kind::kReference) continue;
         auto error = [&](const Element& el, const Node* at, std::string code, std::string message, std::string hint) {
-          this->error(el, at, std::move(code), std::move(message), std::move(hint), pv.path_of(v));
+          this->error(el, at, std::move(code), std::move(message), std::move(hint), el.path_of(pv, v));
         };
         StandardElement std_el = standard_element(v.reference, e.version);
         if (std_el.bits) {
@@ -73,7 +73,7 @@ struct Validator {
         }
         if (!(t->cls->rootable) && t->partition != e.partition) {
           error(e, v.node, "notReferenceable", q(v.reference) + " is defined inside another Interface (" +
-                                                  (t->partition ? t->partition->id : std::string("?")) + ") and cannot be referenced from here",
+                                                  std::string(t->partition ? t->partition->id : "?") + ") and cannot be referenced from here",
                 "define it in this Interface's schemas, or inline");
           continue;
         }
@@ -92,13 +92,6 @@ struct Validator {
   }
 
   // ---- helpers --------------------------------------------------------------------------------
-  static std::vector<Element*> elements_of(const Element& e, std::string_view term) {
-    std::vector<Element*> out;
-    if (const PropertyValues* pv = e.get(term))
-      for (const Value& v : pv->values)
-        if (v.element) out.push_back(v.element);
-    return out;
-  }
   static const Value* first_value(const Element& e, std::string_view term) {
     const PropertyValues* pv = e.get(term);
     return pv && !pv->values.empty() ? &pv->values.front() : nullptr;
@@ -178,29 +171,48 @@ struct Validator {
     add_contents(e);
     for (Element* b : bases) add_contents(*b);
 
-    if (e.version >= 3) {
-      std::size_t count = 0;
-      std::unordered_set<const Element*> counted;
-      std::function<void(const Element&)> count_under = [&](const Element& x) {
-        for (const PropertyValues& pv : x.properties)
-          for (const Value& v : pv.values)
-            if (v.kind == Value::Kind::kElement && v.element && !(v.element->cls->bits & kInterface) &&
-                counted.insert(v.element).second) {
-              ++count;
-              count_under(*v.element);
-            }
-      };
-      for (Element* c : elements_of(e, "contents"))
-        if (counted.insert(c).second) ++count, count_under(*c);
-      for (Element* b : bases)
-        for (Element* c : elements_of(*b, "contents"))
-          if (counted.insert(c).second) ++count, count_under(*c);
+    if (e.version >= 3 && element_bound(e) > 100000) {
+      std::size_t count = exact_element_count(e, bases);
       if (count > 100000) {
         error(e, nullptr, "tooManyContents", "the Interface has " + std::to_string(count) +
                                                  " elements under contents; at most 100,000 allowed",
               "split it into several Interfaces");
       }
     }
+  }
+
+  // Elements under an element's properties (not crossing into other Interfaces).
+  static std::size_t subtree_size(const Element& x) {
+    std::size_t n = 0;
+    for (const PropertyValues& pv : x.properties)
+      for (const Value& v : pv.values)
+        if (v.kind == Value::Kind::kElement && v.element && !(v.element->cls->bits & kInterface))
+          n += 1 + subtree_size(*v.element);
+    return n;
+  }
+
+  // An upper bound of the elements under contents, bases included (shared bases count twice).
+  std::unordered_map<const Element*, std::size_t> bound_memo;
+  std::size_t element_bound(Element& e) {
+    if (auto it = bound_memo.find(&e); it != bound_memo.end()) return it->second;
+    bound_memo[&e] = 0;  // guards against cycles (reported elsewhere)
+    std::size_t n = 0;
+    for (Element* c : elements_of(e, "contents")) n += 1 + subtree_size(*c);
+    for (Element* b : elements_of(e, "extends")) n += element_bound(*b);
+    bound_memo[&e] = n;
+    return n;
+  }
+
+  std::size_t exact_element_count(Element& e, const std::vector<Element*>& bases) {
+    std::unordered_set<const Element*> counted;
+    std::size_t n = 0;
+    auto add = [&](const Element& owner) {
+      for (Element* c : elements_of(owner, "contents"))
+        if (counted.insert(c).second) n += 1 + subtree_size(*c);
+    };
+    add(e);
+    for (Element* b : bases) add(*b);
+    return n;
   }
 
   // ---- components ------------------------------------------------------------------------------
@@ -472,7 +484,7 @@ std::vector<std::string> undefined_references(const ElementSet& set) {
         if (v.kind != Value::Kind::kReference) continue;
         if (standard_element(v.reference, e.version).bits) continue;
         if (pv.spec->range & kUnit) continue;
-        if (!set.by_id.count(v.reference)) missing.insert(v.reference);
+        if (!set.by_id.count(v.reference)) missing.emplace(v.reference);
       }
     }
   }

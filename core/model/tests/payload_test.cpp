@@ -102,6 +102,13 @@ TEST_F(PayloadTest, ErrorsNameThePath) {
   EXPECT_EQ(error_of("{\"temperature\": 1"), "$: not valid JSON at offset 17: Missing a comma or '}' after an object member.");
 }
 
+TEST_F(PayloadTest, Utf8IsValidated) {
+  PayloadResult ok = telemetry("{\"label\": \"caf\xc3\xa9\"}");
+  ASSERT_TRUE(ok.ok) << ok.error->message;
+  EXPECT_EQ(ok.values[0].string, "caf\xc3\xa9");
+  EXPECT_FALSE(telemetry("{\"label\": \"bad \xff\"}").ok);
+}
+
 TEST_F(PayloadTest, AllOrNothing) {
   PayloadResult r = telemetry(R"({"temperature": 1, "count": "x"})");
   EXPECT_FALSE(r.ok);
