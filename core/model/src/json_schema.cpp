@@ -100,7 +100,8 @@ std::string schema_json(const Schema* s) {
 }
 
 std::string header(const Interface& i, std::string_view part) {
-  return R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + str(i.id + "#" + std::string(part)) +
+  // $id may not carry a fragment: the part goes in the query.
+  return R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + str(i.id + "?" + std::string(part)) +
          annotations(i.display_name, i.description);
 }
 
@@ -138,7 +139,7 @@ std::string properties_json_schema(const Interface& i) {
 
 std::string command_json_schema(const Content& command, bool response) {
   const std::optional<CommandPayload>& p = response ? command.response : command.request;
-  std::string id = command.id + (response ? "#response" : "#request");
+  std::string id = command.id + (response ? "?response" : "?request");
   std::string head = R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + str(id);
   if (!p) return head + R"(,"type":"null"})";
   std::string body = schema_json(p->schema);
