@@ -303,6 +303,8 @@ SourceLocation SourceFile::locate(std::uint32_t offset) {
 }
 
 bool parse_json(SourceFile& file, std::pmr::memory_resource& arena, Diagnostic& error) {
+  // RapidJSON's SSE2 whitespace skipping reads whole 16-byte blocks: keep them allocated.
+  file.text.reserve(file.text.size() + 16);
   std::string_view text = file.text;
   std::uint32_t base = 0;
   if (text.starts_with(kBom)) {

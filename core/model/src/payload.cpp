@@ -665,6 +665,7 @@ PayloadResult run(const PayloadValidator::Impl& impl, std::string_view json, Pay
   s.error.path.clear();
   s.error.message.clear();
   // In-situ parsing rewrites strings in place; keep the caller's text intact for raw slices.
+  s.buffer.reserve(json.size() + 17);  // RapidJSON's SSE2 code reads whole 16-byte blocks
   s.buffer.assign(json.data(), json.size());
   s.buffer.push_back('\0');
   rapidjson::InsituStringStream stream(s.buffer.data());
