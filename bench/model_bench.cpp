@@ -36,8 +36,10 @@ void BM_LoadOntologyFromDisk(benchmark::State& state, const char* folder) {
   }
   state.counters["interfaces"] = static_cast<double>(interfaces);
 }
-BENCHMARK_CAPTURE(BM_LoadOntologyFromDisk, realestatecore, "realestatecore")->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_LoadOntologyFromDisk, smartcities, "smartcities")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LoadOntologyFromDisk, realestatecore, "realestatecore")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LoadOntologyFromDisk, smartcities, "smartcities")
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LoadOntologyFromDisk, energygrid, "energygrid")->Unit(benchmark::kMillisecond);
 
 // Parse + resolve + validate only: the documents are already in memory.
@@ -56,7 +58,8 @@ void BM_LoadRealEstateCoreFromMemory(benchmark::State& state) {
   }
   for (auto _ : state) {
     ModelLoader loader;
-    for (const auto& [name, text] : docs) loader.add_text(name, text);
+    for (const auto& [name, text] : docs)
+      loader.add_text(name, text);
     LoadResult r = loader.load();
     benchmark::DoNotOptimize(r);
   }

@@ -38,7 +38,8 @@ struct Fixture {
     loader.add_text("fuzz-model.json", kModel);
     result = loader.load();
     if (!result.ok()) __builtin_trap();
-    validator = std::make_unique<doppel::model::PayloadValidator>(*result.registry->find("dtmi:fuzz:Machine;1"));
+    validator = std::make_unique<doppel::model::PayloadValidator>(
+        *result.registry->find("dtmi:fuzz:Machine;1"));
   }
 };
 
@@ -47,7 +48,8 @@ struct Fixture {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static Fixture f;
   std::string_view json(reinterpret_cast<const char*>(data), size);
-  for (auto kind : {doppel::model::PayloadKind::kTelemetry, doppel::model::PayloadKind::kProperties}) {
+  for (auto kind :
+       {doppel::model::PayloadKind::kTelemetry, doppel::model::PayloadKind::kProperties}) {
     doppel::model::PayloadResult r = f.validator->validate(json, kind, f.scratch);
     if (!r.ok && (!r.error || r.error->message.empty())) __builtin_trap();
   }

@@ -81,8 +81,10 @@ struct Runner {
     if (c.HasMember("options") && c["options"].IsArray()) {
       for (auto& o : c["options"].GetArray()) {
         std::string s = o.GetString();
-        if (s == "DisallowUndefinedExtensions") opts.undefined_extensions = UndefinedExtensions::kNever;
-        if (s == "AllowUndefinedExtensions") opts.undefined_extensions = UndefinedExtensions::kAlways;
+        if (s == "DisallowUndefinedExtensions")
+          opts.undefined_extensions = UndefinedExtensions::kNever;
+        if (s == "AllowUndefinedExtensions")
+          opts.undefined_extensions = UndefinedExtensions::kAlways;
       }
     }
     if (c.HasMember("quirks") && c["quirks"].IsArray()) {
@@ -96,8 +98,10 @@ struct Runner {
     if (c.HasMember("resolution") && c["resolution"].IsArray()) {
       for (auto& r : c["resolution"].GetArray()) {
         std::vector<std::string> req, resp;
-        for (auto& q : r["request"].GetArray()) req.push_back(q.GetString());
-        for (auto& d : r["response"].GetArray()) resp.push_back(to_text(d));
+        for (auto& q : r["request"].GetArray())
+          req.push_back(q.GetString());
+        for (auto& d : r["response"].GetArray())
+          resp.push_back(to_text(d));
         resolution.emplace_back(req, resp);
       }
       opts.resolver = [resolution](const std::vector<std::string>& dtmis) {
@@ -115,7 +119,8 @@ struct Runner {
     const rapidjson::Value& input = c["input"];
     int i = 0;
     for (auto& doc : input.GetArray())
-      loader.add_text(label + "/input[" + std::to_string(i++) + "]", to_text(doc), DocumentFormat::kJson);
+      loader.add_text(label + "/input[" + std::to_string(i++) + "]", to_text(doc),
+                      DocumentFormat::kJson);
     out = loader.load();
     return out.ok();
   }
@@ -127,12 +132,14 @@ struct Runner {
     if (agree) ++t.agree;
     if (!agree && required) ++required_disagreements;
     if (!agree && verbose) {
-      std::printf("DISAGREE %s expected %s got %s%s\n", label.c_str(), expected ? "valid" : "invalid",
-                  expected ? "invalid" : "valid", required ? "" : " (not required)");
+      std::printf("DISAGREE %s expected %s got %s%s\n", label.c_str(),
+                  expected ? "valid" : "invalid", expected ? "invalid" : "valid",
+                  required ? "" : " (not required)");
       if (result)
         for (auto& d : result->diagnostics.items)
           if (d.severity == Severity::kError)
-            std::printf("    %s: %s [%s %s]\n", d.code.c_str(), d.message.c_str(), d.element.c_str(), d.path.c_str());
+            std::printf("    %s: %s [%s %s]\n", d.code.c_str(), d.message.c_str(),
+                        d.element.c_str(), d.path.c_str());
     }
   }
 
@@ -143,7 +150,8 @@ struct Runner {
     rapidjson::Document d;
     d.Parse(text.c_str(), text.size());
     if (d.HasParseError()) {
-      std::fprintf(stderr, "%s: cannot parse case file: %s\n", file.c_str(), rapidjson::GetParseError_En(d.GetParseError()));
+      std::fprintf(stderr, "%s: cannot parse case file: %s\n", file.c_str(),
+                   rapidjson::GetParseError_En(d.GetParseError()));
       ++required_disagreements;
       return;
     }
@@ -154,8 +162,11 @@ struct Runner {
       return;
     }
     std::vector<const rapidjson::Value*> cases;
-    if (d.IsArray()) for (auto& c : d.GetArray()) cases.push_back(&c);
-    else cases.push_back(&d);
+    if (d.IsArray())
+      for (auto& c : d.GetArray())
+        cases.push_back(&c);
+    else
+      cases.push_back(&d);
     int file_version = 0;
     if (auto pos = name.rfind('V'); pos != std::string::npos && name.ends_with(".json"))
       file_version = std::atoi(name.c_str() + pos + 1);
@@ -167,11 +178,13 @@ struct Runner {
       std::string key = folder + " v" + std::to_string(version);
       bool expected = c["valid"].GetBool();
       bool required = version == 2 || version == 3;
-      if (folder == "doc-examples" && reference_misses.count(name + "#" + std::to_string(i))) required = false;
+      if (folder == "doc-examples" && reference_misses.count(name + "#" + std::to_string(i)))
+        required = false;
       LoadResult result;
       bool got = run_case(c, label, result);
       record(key, got == expected, label, required, &result, expected);
-      if (expected && got && version != 4 && c.HasMember("desirable") && c["desirable"].IsBool() && !c["desirable"].GetBool()) {
+      if (expected && got && version != 4 && c.HasMember("desirable") && c["desirable"].IsBool() &&
+          !c["desirable"].GetBool()) {
         ++desirable_total;
         if (result.diagnostics.warning_count() > 0) {
           ++desirable_warned;
@@ -193,14 +206,21 @@ int main(int argc, char** argv) {
   fs::path misses_file = fs::path(__FILE__).parent_path() / "reference-doc-example-misses.txt";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--verbose") runner.verbose = true;
-    else if (a == "--fail-on-disagreement") fail_on_disagreement = true;
-    else if (a == "--only" && i + 1 < argc) runner.only = argv[++i];
-    else if (a == "--reference-misses" && i + 1 < argc) misses_file = argv[++i];
-    else dir = a;
+    if (a == "--verbose")
+      runner.verbose = true;
+    else if (a == "--fail-on-disagreement")
+      fail_on_disagreement = true;
+    else if (a == "--only" && i + 1 < argc)
+      runner.only = argv[++i];
+    else if (a == "--reference-misses" && i + 1 < argc)
+      misses_file = argv[++i];
+    else
+      dir = a;
   }
   if (dir.empty() || !fs::is_directory(dir)) {
-    std::fprintf(stderr, "usage: doppel-conformance [--verbose] [--fail-on-disagreement] [--only TEXT] CONFORMANCE_DIR\n");
+    std::fprintf(stderr,
+                 "usage: doppel-conformance [--verbose] [--fail-on-disagreement] [--only TEXT] "
+                 "CONFORMANCE_DIR\n");
     return 2;
   }
   {
@@ -215,13 +235,16 @@ int main(int argc, char** argv) {
     for (auto& e : fs::directory_iterator(dir / folder))
       if (e.path().extension() == ".json") files.push_back(e.path());
     std::sort(files.begin(), files.end());
-    for (auto& f : files) runner.run_file(f, folder);
+    for (auto& f : files)
+      runner.run_file(f, folder);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%-22s %8s %8s %8s\n", "folder/version", "cases", "agree", "percent");
   for (auto& [key, t] : runner.tallies)
-    std::printf("%-22s %8d %8d %7.2f%%\n", key.c_str(), t.total, t.agree, t.total ? 100.0 * t.agree / t.total : 0.0);
-  std::printf("valid cases marked desirable:false that got a warning: %d of %d\n", runner.desirable_warned, runner.desirable_total);
+    std::printf("%-22s %8d %8d %7.2f%%\n", key.c_str(), t.total, t.agree,
+                t.total ? 100.0 * t.agree / t.total : 0.0);
+  std::printf("valid cases marked desirable:false that got a warning: %d of %d\n",
+              runner.desirable_warned, runner.desirable_total);
   std::printf("required disagreements: %d (%.1f s)\n", runner.required_disagreements, secs);
   return fail_on_disagreement && runner.required_disagreements > 0 ? 1 : 0;
 }

@@ -1,6 +1,5 @@
 // doppel: the Doppel command line.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "commands.hpp"
@@ -36,8 +35,11 @@ int main(int argc, char** argv) {
   show_cmd->add_flag("--json", show.json, "Print JSON");
 
   ModelsConvertArgs convert;
-  auto* convert_cmd = models->add_subcommand("convert", "Convert model documents between JSON and YAML");
-  convert_cmd->add_option("--to", convert.to, "Target format")->required()->check(CLI::IsMember({"yaml", "json"}));
+  auto* convert_cmd =
+      models->add_subcommand("convert", "Convert model documents between JSON and YAML");
+  convert_cmd->add_option("--to", convert.to, "Target format")
+      ->required()
+      ->check(CLI::IsMember({"yaml", "json"}));
   convert_cmd->add_option("paths", convert.paths, "Model files or folders")->required();
   convert_cmd->add_option("-o,--output", convert.output_dir,
                           "Write converted files into this folder (default: print to stdout)");
@@ -47,8 +49,9 @@ int main(int argc, char** argv) {
       "schema", "Print the JSON Schema (2020-12) of an interface's payloads");
   schema_cmd->add_option("dtmi", schema.dtmi, "Interface DTMI")->required();
   schema_cmd->add_option("--models", schema.models, "Model files or folders")->required();
-  schema_cmd->add_option("--part", schema.part,
-                         "all | telemetry | properties | command:NAME:request | command:NAME:response");
+  schema_cmd->add_option(
+      "--part", schema.part,
+      "all | telemetry | properties | command:NAME:request | command:NAME:response");
 
   try {
     app.parse(argc, argv);

@@ -18,7 +18,8 @@ PropertySpec unit_property() {
 }
 
 // Semantic types: co-types of Telemetry and Property that add an optional `unit`.
-std::vector<CotypeSpec> semantic_cotypes(int version, std::string_view dtmi_prefix, std::string_view suffix) {
+std::vector<CotypeSpec> semantic_cotypes(int version, std::string_view dtmi_prefix,
+                                         std::string_view suffix) {
   std::vector<CotypeSpec> out;
   for (const SemanticTypeRow& s : semantic_types(version)) {
     CotypeSpec c;
@@ -57,10 +58,13 @@ CotypeSpec adjunct(std::string_view term, std::string dtmi, std::uint64_t applie
 std::vector<CotypeSpec> iotcentral_cotypes() {
   std::vector<CotypeSpec> out;
   for (std::string_view t : {"Event", "State", "Location"})
-    out.push_back(adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty));
-  for (auto [t, unit_type] : {std::pair<std::string_view, std::string_view>{"VelocityVector", "VelocityUnit"},
-                              {"AccelerationVector", "AccelerationUnit"}}) {
-    CotypeSpec c = adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty);
+    out.push_back(
+        adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty));
+  for (auto [t, unit_type] :
+       {std::pair<std::string_view, std::string_view>{"VelocityVector", "VelocityUnit"},
+        {"AccelerationVector", "AccelerationUnit"}}) {
+    CotypeSpec c =
+        adjunct(t, "dtmi:iotcentral:class:" + std::string(t) + ";2", kTelemetry | kProperty);
     c.unit_type = unit_type;
     c.vector_unit = true;
     PropertySpec unit = unit_property();
@@ -78,7 +82,8 @@ std::deque<ContextSpec> build() {
     c.id = "dtmi:dtdl:context;2";
     c.dtdl_version = 2;
     c.cotypes = semantic_cotypes(2, "dtmi:standard:class:", ";2");
-    for (CotypeSpec& ic : iotcentral_cotypes()) c.cotypes.push_back(std::move(ic));
+    for (CotypeSpec& ic : iotcentral_cotypes())
+      c.cotypes.push_back(std::move(ic));
     all.push_back(std::move(c));
   }
   {
@@ -94,21 +99,25 @@ std::deque<ContextSpec> build() {
     c.cotypes = semantic_cotypes(3, "dtmi:standard:class:", ";3");
     all.push_back(std::move(c));
   }
-  for (std::string_view id : {"dtmi:dtdl:extension:historization;1", "dtmi:dtdl:extension:historization;2"}) {
+  for (std::string_view id :
+       {"dtmi:dtdl:extension:historization;1", "dtmi:dtdl:extension:historization;2"}) {
     ContextSpec c;
     c.id = id;
     c.for_versions = {3};
-    c.cotypes.push_back(adjunct("Historized", "dtmi:dtdl:extension:historization:Historized", kProperty | kTelemetry));
+    c.cotypes.push_back(adjunct("Historized", "dtmi:dtdl:extension:historization:Historized",
+                                kProperty | kTelemetry));
     all.push_back(std::move(c));
   }
   {
     ContextSpec c;
     c.id = "dtmi:dtdl:extension:streaming;1";
     c.for_versions = {3};
-    c.cotypes.push_back(adjunct("Streamed", "dtmi:dtdl:extension:streaming:v1:Streamed", kProperty));
+    c.cotypes.push_back(
+        adjunct("Streamed", "dtmi:dtdl:extension:streaming:v1:Streamed", kProperty));
     all.push_back(std::move(c));
   }
-  for (std::string_view id : {"dtmi:dtdl:extension:annotation;1", "dtmi:dtdl:extension:annotation;2"}) {
+  for (std::string_view id :
+       {"dtmi:dtdl:extension:annotation;1", "dtmi:dtdl:extension:annotation;2"}) {
     ContextSpec c;
     c.id = id;
     c.for_versions = {3};
@@ -137,9 +146,10 @@ std::deque<ContextSpec> build() {
     ContextSpec c;
     c.id = id;
     c.for_versions = {3};
-    c.cotypes.push_back(adjunct("Mqtt", "dtmi:dtdl:extension:mqtt:Mqtt", kInterface,
-                                {string_property("payloadFormat", true), string_property("telemetryTopic", false),
-                                 string_property("commandTopic", false)}));
+    c.cotypes.push_back(
+        adjunct("Mqtt", "dtmi:dtdl:extension:mqtt:Mqtt", kInterface,
+                {string_property("payloadFormat", true), string_property("telemetryTopic", false),
+                 string_property("commandTopic", false)}));
     c.cotypes.push_back(adjunct("Idempotent", "dtmi:dtdl:extension:mqtt:Idempotent", kCommand));
     c.cotypes.push_back(adjunct("Cacheable", "dtmi:dtdl:extension:mqtt:Cacheable", kCommand,
                                 {string_property("ttl", true)}));
@@ -149,9 +159,11 @@ std::deque<ContextSpec> build() {
     index.min_count = 1;
     index.max_count = 1;
     index.has_min_value = true;
-    c.cotypes.push_back(adjunct("Indexed", "dtmi:dtdl:extension:mqtt:Indexed", kTelemetry | kField | kEnumValue, {index}));
+    c.cotypes.push_back(adjunct("Indexed", "dtmi:dtdl:extension:mqtt:Indexed",
+                                kTelemetry | kField | kEnumValue, {index}));
     if (id.ends_with(";2"))
-      c.cotypes.push_back(adjunct("Transparent", "dtmi:dtdl:extension:mqtt:Transparent", kCommandRequest | kCommandResponse));
+      c.cotypes.push_back(adjunct("Transparent", "dtmi:dtdl:extension:mqtt:Transparent",
+                                  kCommandRequest | kCommandResponse));
     all.push_back(std::move(c));
   }
   {
@@ -181,14 +193,18 @@ namespace doppel::model::detail {
 
 std::string expand_value_term(const ActiveContext& ctx, std::string_view term) {
   const std::string ver = ";" + std::to_string(ctx.version);
-  static constexpr std::string_view kGeo[] = {"point", "multiPoint", "lineString", "multiLineString", "polygon", "multiPolygon"};
+  static constexpr std::string_view kGeo[] = {"point",           "multiPoint", "lineString",
+                                              "multiLineString", "polygon",    "multiPolygon"};
   if (std::find(std::begin(kGeo), std::end(kGeo), term) != std::end(kGeo))
     return "dtmi:standard:schema:geospatial:" + std::string(term) + ver;
-  if (is_primitive_schema_term(term, ctx.version)) return "dtmi:dtdl:instance:Schema:" + std::string(term) + ver;
-  if (term == "synchronous" || term == "asynchronous") return "dtmi:dtdl:instance:CommandType:" + std::string(term) + ver;
+  if (is_primitive_schema_term(term, ctx.version))
+    return "dtmi:dtdl:instance:Schema:" + std::string(term) + ver;
+  if (term == "synchronous" || term == "asynchronous")
+    return "dtmi:dtdl:instance:CommandType:" + std::string(term) + ver;
   if (ctx.version == 2) {
     // The IoT Central context is implied in DTDL v2.
-    if (term == "geopoint" || term == "vector") return "dtmi:iotcentral:schema:" + std::string(term) + ver;
+    if (term == "geopoint" || term == "vector")
+      return "dtmi:iotcentral:schema:" + std::string(term) + ver;
   }
   bool units_in_scope = ctx.version == 2;
   for (const ContextSpec* ext : ctx.extensions)

@@ -16,13 +16,27 @@ void write_json_string(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -40,18 +54,22 @@ bool is_json_number(std::string_view s) {
   std::size_t i = 0;
   if (i < s.size() && s[i] == '-') ++i;
   if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-  if (s[i] == '0' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) return false;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (s[i] == '0' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))
+    return false;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+    ++i;
   if (i < s.size() && s[i] == '.') {
     ++i;
     if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+      ++i;
   }
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
     if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+      ++i;
   }
   return i == s.size();
 }
@@ -76,11 +94,19 @@ void write_json(std::string& out, const Node& n, int indent) {
     out.append(static_cast<std::size_t>(level) * 2, ' ');
   };
   switch (n.type) {
-    case NodeType::kNull: out += "null"; break;
-    case NodeType::kBool: out += n.boolean ? "true" : "false"; break;
+    case NodeType::kNull:
+      out += "null";
+      break;
+    case NodeType::kBool:
+      out += n.boolean ? "true" : "false";
+      break;
     case NodeType::kInteger:
-    case NodeType::kNumber: write_number(out, n); break;
-    case NodeType::kString: write_json_string(out, n.text); break;
+    case NodeType::kNumber:
+      write_number(out, n);
+      break;
+    case NodeType::kString:
+      write_json_string(out, n.text);
+      break;
     case NodeType::kArray:
       if (n.items.empty()) {
         out += "[]";
@@ -128,14 +154,15 @@ bool plain_yaml_safe(std::string_view s) {
     if (s[i] == ',' || s[i] == '[' || s[i] == ']' || s[i] == '{' || s[i] == '}') return false;
   }
   // Must not resolve to null, bool or a number.
-  static constexpr std::string_view kReserved[] = {"~", "null", "Null", "NULL", "true", "True", "TRUE",
-                                                  "false", "False", "FALSE", "yes", "no", "on", "off",
-                                                  "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"};
+  static constexpr std::string_view kReserved[] = {
+      "~",  "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "yes",
+      "no", "on",   "off",  "Yes",  "No",   "On",   "Off",  "YES",   "NO",    "ON",    "OFF"};
   for (std::string_view r : kReserved)
     if (s == r) return false;
   bool numeric = true;
   for (char c : s)
-    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E' || c == '_'))
+    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' ||
+          c == 'e' || c == 'E' || c == '_'))
       numeric = false;
   if (numeric) return false;
   if (s.starts_with(".") || s.starts_with("0x") || s.starts_with("0o")) return false;
@@ -144,26 +171,40 @@ bool plain_yaml_safe(std::string_view s) {
 
 void write_yaml_scalar(std::string& out, const Node& n) {
   switch (n.type) {
-    case NodeType::kNull: out += "null"; break;
-    case NodeType::kBool: out += n.boolean ? "true" : "false"; break;
-    case NodeType::kInteger:
-    case NodeType::kNumber: write_number(out, n); break;
-    case NodeType::kString:
-      if (plain_yaml_safe(n.text)) out += n.text;
-      else write_json_string(out, n.text);  // JSON escapes are valid YAML double-quoted scalars
+    case NodeType::kNull:
+      out += "null";
       break;
-    default: break;
+    case NodeType::kBool:
+      out += n.boolean ? "true" : "false";
+      break;
+    case NodeType::kInteger:
+    case NodeType::kNumber:
+      write_number(out, n);
+      break;
+    case NodeType::kString:
+      if (plain_yaml_safe(n.text))
+        out += n.text;
+      else
+        write_json_string(out, n.text);  // JSON escapes are valid YAML double-quoted scalars
+      break;
+    default:
+      break;
   }
 }
 
-bool is_scalar(const Node& n) { return n.type != NodeType::kArray && n.type != NodeType::kObject; }
+bool is_scalar(const Node& n) {
+  return n.type != NodeType::kArray && n.type != NodeType::kObject;
+}
 bool is_empty_container(const Node& n) {
-  return (n.type == NodeType::kArray && n.items.empty()) || (n.type == NodeType::kObject && n.members.empty());
+  return (n.type == NodeType::kArray && n.items.empty()) ||
+         (n.type == NodeType::kObject && n.members.empty());
 }
 
 void write_yaml_key(std::string& out, std::string_view key) {
-  if (plain_yaml_safe(key)) out += key;
-  else write_json_string(out, key);
+  if (plain_yaml_safe(key))
+    out += key;
+  else
+    write_json_string(out, key);
 }
 
 void write_yaml(std::string& out, const Node& n, int indent, bool inline_first);
@@ -214,8 +255,9 @@ void write_yaml(std::string& out, const Node& n, int indent, bool inline_first) 
 
 }  // namespace
 
-std::optional<std::string> convert_document(std::string_view name, std::string_view text, DocumentFormat from,
-                                            DocumentFormat to, Diagnostic& error) {
+std::optional<std::string> convert_document(std::string_view name, std::string_view text,
+                                            DocumentFormat from, DocumentFormat to,
+                                            Diagnostic& error) {
   std::pmr::monotonic_buffer_resource arena;
   detail::SourceFile file;
   file.name = std::string(name);
@@ -223,7 +265,8 @@ std::optional<std::string> convert_document(std::string_view name, std::string_v
   detail::Format fmt = from == DocumentFormat::kJson   ? detail::Format::kJson
                        : from == DocumentFormat::kYaml ? detail::Format::kYaml
                                                        : detail::format_for_path(name);
-  bool ok = fmt == detail::Format::kYaml ? detail::parse_yaml(file, arena, error) : detail::parse_json(file, arena, error);
+  bool ok = fmt == detail::Format::kYaml ? detail::parse_yaml(file, arena, error)
+                                         : detail::parse_json(file, arena, error);
   if (!ok) return std::nullopt;
   std::string out;
   if (to == DocumentFormat::kYaml) {

@@ -9,11 +9,21 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static const char* hex = "0123456789abcdef";
@@ -79,14 +89,18 @@ std::string diagnostic_to_json(const Diagnostic& d) {
   return out;
 }
 
-bool Diagnostics::has_errors() const { return error_count() > 0; }
-
-std::size_t Diagnostics::error_count() const {
-  return static_cast<std::size_t>(std::count_if(items.begin(), items.end(), [](const Diagnostic& d) {
-    return d.severity == Severity::kError;
-  }));
+bool Diagnostics::has_errors() const {
+  return error_count() > 0;
 }
 
-std::size_t Diagnostics::warning_count() const { return items.size() - error_count(); }
+std::size_t Diagnostics::error_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(items.begin(), items.end(),
+                    [](const Diagnostic& d) { return d.severity == Severity::kError; }));
+}
+
+std::size_t Diagnostics::warning_count() const {
+  return items.size() - error_count();
+}
 
 }  // namespace doppel::model

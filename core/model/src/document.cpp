@@ -37,8 +37,10 @@ bool set_number(Node& n, std::string_view lit) {
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n.integer);
     if (p != digits.data() + digits.size() && ec == std::errc()) return false;
     n.type = NodeType::kInteger;
-    if (ec == std::errc::result_out_of_range) n.integer_overflow = true;
-    else if (ec != std::errc()) return false;
+    if (ec == std::errc::result_out_of_range)
+      n.integer_overflow = true;
+    else if (ec != std::errc())
+      return false;
   } else {
     n.type = NodeType::kNumber;
   }
@@ -109,8 +111,10 @@ class JsonBuilder {
     std::size_t pos = scan_;
     while (pos < text_.size()) {
       char c = text_[pos];
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == ':') ++pos;
-      else break;
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == ':')
+        ++pos;
+      else
+        break;
     }
     return pos;
   }
@@ -122,7 +126,8 @@ class JsonBuilder {
   std::uint32_t start_string() {
     std::size_t pos = skip_separators();
     std::size_t i = pos + 1;
-    while (i < text_.size() && text_[i] != '"') i += text_[i] == '\\' ? 2 : 1;
+    while (i < text_.size() && text_[i] != '"')
+      i += text_[i] == '\\' ? 2 : 1;
     scan_ = i + 1;
     return static_cast<std::uint32_t>(pos) + base_;
   }
@@ -153,13 +158,15 @@ class JsonBuilder {
     stack_.pop_back();
     if (f.node->type == NodeType::kArray) {
       std::size_t count = items_.size() - f.first;
-      auto* mem = static_cast<const Node**>(arena_.allocate(sizeof(Node*) * std::max<std::size_t>(count, 1), alignof(Node*)));
+      auto* mem = static_cast<const Node**>(
+          arena_.allocate(sizeof(Node*) * std::max<std::size_t>(count, 1), alignof(Node*)));
       std::copy(items_.begin() + static_cast<std::ptrdiff_t>(f.first), items_.end(), mem);
       f.node->items = {mem, count};
       items_.resize(f.first);
     } else {
       std::size_t count = members_.size() - f.first;
-      auto* mem = static_cast<Member*>(arena_.allocate(sizeof(Member) * std::max<std::size_t>(count, 1), alignof(Member)));
+      auto* mem = static_cast<Member*>(
+          arena_.allocate(sizeof(Member) * std::max<std::size_t>(count, 1), alignof(Member)));
       std::copy(members_.begin() + static_cast<std::ptrdiff_t>(f.first), members_.end(), mem);
       f.node->members = {mem, count};
       members_.resize(f.first);
@@ -199,13 +206,16 @@ void resolve_plain_scalar(Node& n, std::pmr::memory_resource& arena, const std::
     bool digits = false, dot = false, exp = false;
     for (; i < s.size(); ++i) {
       char c = s[i];
-      if (c >= '0' && c <= '9') digits = true;
-      else if (c == '.' && !dot && !exp) dot = true;
+      if (c >= '0' && c <= '9')
+        digits = true;
+      else if (c == '.' && !dot && !exp)
+        dot = true;
       else if ((c == 'e' || c == 'E') && digits && !exp) {
         exp = true;
         if (i + 1 < s.size() && (s[i + 1] == '-' || s[i + 1] == '+')) ++i;
         digits = false;
-      } else return false;
+      } else
+        return false;
     }
     return digits;
   };
@@ -226,13 +236,16 @@ const Node* convert_yaml(const YAML::Node& y, std::pmr::memory_resource& arena, 
       return new_node(arena, NodeType::kNull, offset);
     case YAML::NodeType::Scalar: {
       Node* n = new_node(arena, NodeType::kString, offset);
-      if (y.Tag() == "!") n->text = copy_string(arena, y.Scalar());  // quoted: always a string
-      else resolve_plain_scalar(*n, arena, y.Scalar());
+      if (y.Tag() == "!")
+        n->text = copy_string(arena, y.Scalar());  // quoted: always a string
+      else
+        resolve_plain_scalar(*n, arena, y.Scalar());
       return n;
     }
     case YAML::NodeType::Sequence: {
       Node* n = new_node(arena, NodeType::kArray, offset);
-      auto* mem = static_cast<const Node**>(arena.allocate(sizeof(Node*) * std::max<std::size_t>(y.size(), 1), alignof(Node*)));
+      auto* mem = static_cast<const Node**>(
+          arena.allocate(sizeof(Node*) * std::max<std::size_t>(y.size(), 1), alignof(Node*)));
       std::size_t i = 0;
       for (const auto& item : y) {
         const Node* c = convert_yaml(item, arena, base, error, file);
@@ -244,13 +257,20 @@ const Node* convert_yaml(const YAML::Node& y, std::pmr::memory_resource& arena, 
     }
     case YAML::NodeType::Map: {
       Node* n = new_node(arena, NodeType::kObject, offset);
-      auto* mem = static_cast<Member*>(arena.allocate(sizeof(Member) * std::max<std::size_t>(y.size(), 1), alignof(Member)));
+      auto* mem = static_cast<Member*>(
+          arena.allocate(sizeof(Member) * std::max<std::size_t>(y.size(), 1), alignof(Member)));
       std::size_t i = 0;
       for (const auto& kv : y) {
         auto key_offset = static_cast<std::uint32_t>(std::max(0, kv.first.Mark().pos)) + base;
         if (!kv.first.IsScalar()) {
           SourceLocation loc = file.locate(key_offset);
-          error = {Severity::kError, "yamlSyntax", "mapping keys must be plain strings", "", "", "", loc};
+          error = {Severity::kError,
+                   "yamlSyntax",
+                   "mapping keys must be plain strings",
+                   "",
+                   "",
+                   "",
+                   loc};
           return nullptr;
         }
         const Node* c = convert_yaml(kv.second, arena, base, error, file);
@@ -274,13 +294,20 @@ const Node* Node::find(std::string_view key) const {
 
 const char* node_type_name(NodeType t) {
   switch (t) {
-    case NodeType::kNull: return "null";
-    case NodeType::kBool: return "boolean";
-    case NodeType::kInteger: return "integer";
-    case NodeType::kNumber: return "number";
-    case NodeType::kString: return "string";
-    case NodeType::kArray: return "array";
-    case NodeType::kObject: return "object";
+    case NodeType::kNull:
+      return "null";
+    case NodeType::kBool:
+      return "boolean";
+    case NodeType::kInteger:
+      return "integer";
+    case NodeType::kNumber:
+      return "number";
+    case NodeType::kString:
+      return "string";
+    case NodeType::kArray:
+      return "array";
+    case NodeType::kObject:
+      return "object";
   }
   return "?";
 }
@@ -290,7 +317,8 @@ SourceLocation SourceFile::locate(std::uint32_t offset) {
     line_starts.push_back(0);
     const char* begin = text.data();
     const char* end = begin + text.size();
-    for (const char* p = begin; (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p))));) {
+    for (const char* p = begin;
+         (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p))));) {
       ++p;
       line_starts.push_back(static_cast<std::uint32_t>(p - begin));
     }
@@ -322,18 +350,27 @@ bool parse_json(SourceFile& file, std::pmr::memory_resource& arena, Diagnostic& 
   if (ok && stream.Tell() < text.size()) {
     // Only whitespace may follow the document.
     std::size_t pos = stream.Tell();
-    while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\n' || text[pos] == '\r' || text[pos] == '\t')) ++pos;
+    while (pos < text.size() &&
+           (text[pos] == ' ' || text[pos] == '\n' || text[pos] == '\r' || text[pos] == '\t'))
+      ++pos;
     if (pos < text.size() && text[pos] != '\0') {
-      error = {Severity::kError, "jsonSyntax", "unexpected text after the end of the JSON document",
-               "remove it, or wrap several documents in a JSON array", "", "",
+      error = {Severity::kError,
+               "jsonSyntax",
+               "unexpected text after the end of the JSON document",
+               "remove it, or wrap several documents in a JSON array",
+               "",
+               "",
                file.locate(static_cast<std::uint32_t>(pos) + base)};
       return false;
     }
   }
   if (!ok) {
-    error = {Severity::kError, "jsonSyntax",
+    error = {Severity::kError,
+             "jsonSyntax",
              std::string("not valid JSON: ") + rapidjson::GetParseError_En(ok.Code()),
-             "fix the JSON syntax at this position", "", "",
+             "fix the JSON syntax at this position",
+             "",
+             "",
              file.locate(static_cast<std::uint32_t>(ok.Offset()) + base)};
     return false;
   }
@@ -358,8 +395,13 @@ bool parse_yaml(SourceFile& file, std::pmr::memory_resource& arena, Diagnostic& 
     SourceLocation loc{file.name, static_cast<std::uint32_t>(e.mark.line + 1),
                        static_cast<std::uint32_t>(e.mark.column + 1)};
     if (e.mark.is_null()) loc = {file.name, 0, 0};
-    error = {Severity::kError, "yamlSyntax", "not valid YAML: " + e.msg,
-             "fix the YAML syntax at this position", "", "", loc};
+    error = {Severity::kError,
+             "yamlSyntax",
+             "not valid YAML: " + e.msg,
+             "fix the YAML syntax at this position",
+             "",
+             "",
+             loc};
     return false;
   }
 }
@@ -367,8 +409,9 @@ bool parse_yaml(SourceFile& file, std::pmr::memory_resource& arena, Diagnostic& 
 Format format_for_path(std::string_view path) {
   auto ends_with = [&](std::string_view suffix) {
     if (path.size() < suffix.size()) return false;
-    return std::equal(suffix.rbegin(), suffix.rend(), path.rbegin(),
-                      [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+    return std::equal(suffix.rbegin(), suffix.rend(), path.rbegin(), [](char a, char b) {
+      return a == std::tolower(static_cast<unsigned char>(b));
+    });
   };
   return ends_with(".yaml") || ends_with(".yml") ? Format::kYaml : Format::kJson;
 }

@@ -27,10 +27,10 @@ struct Node {
   NodeType type = NodeType::kNull;
   bool boolean = false;
   std::uint32_t offset = 0;
-  std::int64_t integer = 0;      // kInteger (when it fits), also set for kNumber when integral
-  double number = 0;             // kInteger and kNumber
+  std::int64_t integer = 0;       // kInteger (when it fits), also set for kNumber when integral
+  double number = 0;              // kInteger and kNumber
   bool integer_overflow = false;  // kInteger that does not fit in int64
-  std::string_view text;         // kString value; the literal text of numbers
+  std::string_view text;          // kString value; the literal text of numbers
   std::span<const Node* const> items;  // kArray
   std::span<const Member> members;     // kObject
 

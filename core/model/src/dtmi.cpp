@@ -3,9 +3,15 @@
 namespace doppel::model {
 namespace {
 
-bool is_alpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_word(char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
+bool is_alpha(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_word(char c) {
+  return is_alpha(c) || is_digit(c) || c == '_';
+}
 
 // A segment: letters, digits and underscores; not starting with a digit, not ending with '_'.
 bool valid_segment(std::string_view s) {
@@ -59,7 +65,8 @@ std::optional<DtmiParts> parse_dtmi(std::string_view text) {
   std::size_t start = 0;
   while (true) {
     std::size_t colon = rest.find(':', start);
-    std::string_view seg = rest.substr(start, colon == std::string_view::npos ? rest.npos : colon - start);
+    std::string_view seg =
+        rest.substr(start, colon == std::string_view::npos ? rest.npos : colon - start);
     if (!valid_segment(seg)) return std::nullopt;
     if (seg.front() == '_') parts.reserved = true;
     parts.labels.push_back(seg);

@@ -32,7 +32,7 @@ struct Value {
 
 struct PropertyValues {
   const PropertySpec* spec = nullptr;
-  std::string_view term;       // as known by the metamodel
+  std::string_view term;  // as known by the metamodel
   std::uint32_t key_offset = 0;
   std::string_view key;  // as written (term or DTMI)
   std::pmr::vector<Value> values;
@@ -41,9 +41,9 @@ struct PropertyValues {
 };
 
 struct ActiveContext {
-  int version = 0;                              // 2 or 3
-  std::vector<const ContextSpec*> extensions;   // in import order
-  bool undefined_extension = false;             // an unknown extension context is in scope
+  int version = 0;                             // 2 or 3
+  std::vector<const ContextSpec*> extensions;  // in import order
+  bool undefined_extension = false;            // an unknown extension context is in scope
 };
 
 struct Element {
@@ -94,13 +94,15 @@ class ElementRange {
 
    private:
     void skip() {
-      while (p_ != end_ && !p_->element) ++p_;
+      while (p_ != end_ && !p_->element)
+        ++p_;
     }
     const Value* p_;
     const Value* end_;
   };
   iterator begin() const {
-    return pv_ ? iterator(pv_->values.data(), pv_->values.data() + pv_->values.size()) : iterator(nullptr, nullptr);
+    return pv_ ? iterator(pv_->values.data(), pv_->values.data() + pv_->values.size())
+               : iterator(nullptr, nullptr);
   }
   iterator end() const {
     const Value* e = pv_ ? pv_->values.data() + pv_->values.size() : nullptr;
@@ -111,7 +113,9 @@ class ElementRange {
   const PropertyValues* pv_;
 };
 
-inline ElementRange elements_of(const Element& e, std::string_view term) { return ElementRange(e.get(term)); }
+inline ElementRange elements_of(const Element& e, std::string_view term) {
+  return ElementRange(e.get(term));
+}
 
 // Everything parsed from one model set; element addresses are stable. Strings and vectors
 // live in `arena`, which outlives the set.

@@ -11,11 +11,21 @@ std::string str(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -29,11 +39,12 @@ std::string str(std::string_view s) {
   return out + "\"";
 }
 
-constexpr std::string_view kPosition = R"({"type":"array","items":{"type":"number"},"minItems":2,"maxItems":3})";
+constexpr std::string_view kPosition =
+    R"({"type":"array","items":{"type":"number"},"minItems":2,"maxItems":3})";
 
 std::string geo(std::string_view type, std::string coordinates) {
-  return R"({"type":"object","properties":{"type":{"const":)" + str(type) + R"(},"coordinates":)" + coordinates +
-         R"(},"required":["type","coordinates"]})";
+  return R"({"type":"object","properties":{"type":{"const":)" + str(type) + R"(},"coordinates":)" +
+         coordinates + R"(},"required":["type","coordinates"]})";
 }
 
 std::string array_of(std::string_view items, int min_items = 0) {
@@ -56,30 +67,48 @@ std::string schema_json(const Schema* s) {
   const std::string ring = array_of(position, 4);
   const std::string polygon = array_of(ring);
   switch (s->kind) {
-    case SchemaKind::kBoolean: return R"({"type":"boolean"})";
-    case SchemaKind::kInteger: return R"({"type":"integer","minimum":-2147483648,"maximum":2147483647})";
-    case SchemaKind::kLong: return R"({"type":"integer","minimum":-9223372036854775808,"maximum":9223372036854775807})";
-    case SchemaKind::kDouble: return R"({"type":"number"})";
-    case SchemaKind::kFloat: return R"({"type":"number","minimum":-3.4028234663852886e38,"maximum":3.4028234663852886e38})";
-    case SchemaKind::kString: return R"({"type":"string"})";
-    case SchemaKind::kDate: return R"({"type":"string","format":"date"})";
-    case SchemaKind::kDateTime: return R"({"type":"string","format":"date-time"})";
-    case SchemaKind::kTime: return R"({"type":"string","format":"time"})";
-    case SchemaKind::kDuration: return R"({"type":"string","format":"duration"})";
-    case SchemaKind::kPoint: return geo("Point", position);
-    case SchemaKind::kMultiPoint: return geo("MultiPoint", array_of(position));
-    case SchemaKind::kLineString: return geo("LineString", line);
-    case SchemaKind::kMultiLineString: return geo("MultiLineString", array_of(line));
-    case SchemaKind::kPolygon: return geo("Polygon", polygon);
-    case SchemaKind::kMultiPolygon: return geo("MultiPolygon", array_of(polygon));
+    case SchemaKind::kBoolean:
+      return R"({"type":"boolean"})";
+    case SchemaKind::kInteger:
+      return R"({"type":"integer","minimum":-2147483648,"maximum":2147483647})";
+    case SchemaKind::kLong:
+      return R"({"type":"integer","minimum":-9223372036854775808,"maximum":9223372036854775807})";
+    case SchemaKind::kDouble:
+      return R"({"type":"number"})";
+    case SchemaKind::kFloat:
+      return R"({"type":"number","minimum":-3.4028234663852886e38,"maximum":3.4028234663852886e38})";
+    case SchemaKind::kString:
+      return R"({"type":"string"})";
+    case SchemaKind::kDate:
+      return R"({"type":"string","format":"date"})";
+    case SchemaKind::kDateTime:
+      return R"({"type":"string","format":"date-time"})";
+    case SchemaKind::kTime:
+      return R"({"type":"string","format":"time"})";
+    case SchemaKind::kDuration:
+      return R"({"type":"string","format":"duration"})";
+    case SchemaKind::kPoint:
+      return geo("Point", position);
+    case SchemaKind::kMultiPoint:
+      return geo("MultiPoint", array_of(position));
+    case SchemaKind::kLineString:
+      return geo("LineString", line);
+    case SchemaKind::kMultiLineString:
+      return geo("MultiLineString", array_of(line));
+    case SchemaKind::kPolygon:
+      return geo("Polygon", polygon);
+    case SchemaKind::kMultiPolygon:
+      return geo("MultiPolygon", array_of(polygon));
     case SchemaKind::kArray:
-      return R"({"type":"array","items":)" + schema_json(s->element) + annotations(s->display_name, s->description) + "}";
+      return R"({"type":"array","items":)" + schema_json(s->element) +
+             annotations(s->display_name, s->description) + "}";
     case SchemaKind::kMap:
       return R"({"type":"object","additionalProperties":)" + schema_json(s->map_value) +
              annotations(s->display_name, s->description) + "}";
     case SchemaKind::kEnum: {
       bool strings = s->enum_value_schema == SchemaKind::kString;
-      std::string out = std::string(R"({"type":)") + (strings ? R"("string")" : R"("integer")") + R"(,"enum":[)";
+      std::string out =
+          std::string(R"({"type":)") + (strings ? R"("string")" : R"("integer")") + R"(,"enum":[)";
       for (std::size_t i = 0; i < s->enum_values.size(); ++i) {
         if (i) out += ',';
         const EnumValue& v = s->enum_values[i];
@@ -93,7 +122,8 @@ std::string schema_json(const Schema* s) {
         if (i) out += ',';
         out += str(s->fields[i].name) + ":" + schema_json(s->fields[i].schema);
       }
-      return out + R"(},"additionalProperties":false)" + annotations(s->display_name, s->description) + "}";
+      return out + R"(},"additionalProperties":false)" +
+             annotations(s->display_name, s->description) + "}";
     }
   }
   return "{}";
@@ -101,8 +131,8 @@ std::string schema_json(const Schema* s) {
 
 std::string header(const Interface& i, std::string_view part) {
   // $id may not carry a fragment: the part goes in the query.
-  return R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + str(i.id + "?" + std::string(part)) +
-         annotations(i.display_name, i.description);
+  return R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" +
+         str(i.id + "?" + std::string(part)) + annotations(i.display_name, i.description);
 }
 
 std::string members(const Interface& i, ContentKind kind, bool mark_read_only) {
@@ -128,19 +158,20 @@ std::string members(const Interface& i, ContentKind kind, bool mark_read_only) {
 }  // namespace
 
 std::string telemetry_json_schema(const Interface& i) {
-  return header(i, "telemetry") + R"(,"type":"object","properties":{)" + members(i, ContentKind::kTelemetry, false) +
-         R"(},"additionalProperties":false})";
+  return header(i, "telemetry") + R"(,"type":"object","properties":{)" +
+         members(i, ContentKind::kTelemetry, false) + R"(},"additionalProperties":false})";
 }
 
 std::string properties_json_schema(const Interface& i) {
-  return header(i, "properties") + R"(,"type":"object","properties":{)" + members(i, ContentKind::kProperty, true) +
-         R"(},"additionalProperties":false})";
+  return header(i, "properties") + R"(,"type":"object","properties":{)" +
+         members(i, ContentKind::kProperty, true) + R"(},"additionalProperties":false})";
 }
 
 std::string command_json_schema(const Content& command, bool response) {
   const std::optional<CommandPayload>& p = response ? command.response : command.request;
   std::string id = command.id + (response ? "?response" : "?request");
-  std::string head = R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + str(id);
+  std::string head =
+      R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + str(id);
   if (!p) return head + R"(,"type":"null"})";
   std::string body = schema_json(p->schema);
   return head + R"(,"title":)" + str(p->name) + "," + body.substr(1);

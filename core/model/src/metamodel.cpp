@@ -50,7 +50,8 @@ void add_entity_properties(std::vector<PropertySpec>& props, int version) {
   props.push_back(display);
 }
 
-PropertySpec name_property(int version, std::uint64_t unique_in_class, std::string_view unique_in_property) {
+PropertySpec name_property(int version, std::uint64_t unique_in_class,
+                           std::string_view unique_in_property) {
   PropertySpec name = required(literal("name", Datatype::kString));
   name.max_length = version == 2 ? 64 : 512;
   name.name_pattern = true;
@@ -65,7 +66,8 @@ PropertySpec schema_property(std::uint64_t range = kAnySchema) {
 }
 
 // `bits` starts with the class's own bit, followed by its ancestors' bits.
-ClassSpec make_class(std::uint64_t own, std::uint64_t ancestors, std::string_view name, int version) {
+ClassSpec make_class(std::uint64_t own, std::uint64_t ancestors, std::string_view name,
+                     int version) {
   ClassSpec c;
   c.own = own;
   c.bits = own | ancestors | kEntity;
@@ -159,7 +161,8 @@ Metamodel build(int version) {
   }
   // Command payloads
   auto payload = [&](std::uint64_t bit, std::string_view name) {
-    ClassSpec c = make_class(bit ? bit : kCommandPayload, kCommandPayload | kSchemaField | kNamedEntity, name, version);
+    ClassSpec c = make_class(bit ? bit : kCommandPayload,
+                             kCommandPayload | kSchemaField | kNamedEntity, name, version);
     c.properties.push_back(name_property(version, 0, ""));
     c.properties.push_back(schema_property());
     m.classes.push_back(std::move(c));
@@ -268,7 +271,8 @@ const Metamodel& metamodel(int version) {
 
 bool is_primitive_schema_term(std::string_view term, int version) {
   static constexpr std::array<std::string_view, 10> kPrimitives = {
-      "boolean", "date", "dateTime", "double", "duration", "float", "integer", "long", "string", "time"};
+      "boolean", "date",    "dateTime", "double", "duration",
+      "float",   "integer", "long",     "string", "time"};
   static constexpr std::array<std::string_view, 6> kGeo = {
       "point", "multiPoint", "lineString", "multiLineString", "polygon", "multiPolygon"};
   (void)version;

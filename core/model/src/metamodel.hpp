@@ -47,13 +47,13 @@ enum ClassBit : std::uint64_t {
 };
 
 enum class Datatype : std::uint8_t {
-  kNone,        // object-valued (elements or references)
+  kNone,  // object-valued (elements or references)
   kString,
   kLangString,  // localizable: string, language map or @language value objects
   kInteger,
   kBoolean,
-  kIri,         // a DTMI given as a plain string (Relationship target)
-  kIntOrString, // EnumValue enumValue
+  kIri,          // a DTMI given as a plain string (Relationship target)
+  kIntOrString,  // EnumValue enumValue
 };
 
 // How strongly a property value may be auto-identified etc. One row per property per version.
@@ -61,19 +61,20 @@ struct PropertySpec {
   std::string_view term;
   Datatype datatype = Datatype::kNone;
   std::uint64_t range = 0;  // accepted class bits for object-valued properties
-  std::uint64_t default_class = 0;  // class assumed for inline values without @type (0: @type required)
+  std::uint64_t default_class =
+      0;  // class assumed for inline values without @type (0: @type required)
   bool plural = false;
   int min_count = 0;
   int max_count = -1;
   int max_length = 0;
-  bool name_pattern = false;  // ^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$
+  bool name_pattern = false;    // ^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$
   bool values_need_id = false;  // inline values must carry @id (Interface schemas)
   bool has_min_value = false;
   std::int64_t min_value = 0;
   bool has_max_value = false;
   std::int64_t max_value = 0;
-  bool deprecated = false;  // allowed, with a warning
-  std::uint64_t unique_among = 0;   // class bits of the parent whose property holds the siblings
+  bool deprecated = false;         // allowed, with a warning
+  std::uint64_t unique_among = 0;  // class bits of the parent whose property holds the siblings
   std::string_view unique_among_property;
 };
 
@@ -109,8 +110,8 @@ struct UnitSpec {
 
 // One context: a DTDL version or a language extension.
 struct ContextSpec {
-  std::string_view id;  // "dtmi:dtdl:context;3"
-  int dtdl_version = 0;  // core contexts: 2 or 3; extensions: 0
+  std::string_view id;            // "dtmi:dtdl:context;3"
+  int dtdl_version = 0;           // core contexts: 2 or 3; extensions: 0
   std::vector<int> for_versions;  // extensions: DTDL versions that may import it
   std::vector<CotypeSpec> cotypes;
   std::vector<UnitSpec> units;

@@ -37,8 +37,10 @@ class Parser {
   bool parse_types(Element& e, const Node* type_node, std::uint64_t default_class,
                    const std::string& path);
   void parse_property(Element& e, const Member& member, const std::string& path);
-  void parse_literal_values(Element& e, PropertyValues& pv, const Node& node, const std::string& path);
-  void parse_object_values(Element& e, PropertyValues& pv, const Node& node, const std::string& path);
+  void parse_literal_values(Element& e, PropertyValues& pv, const Node& node,
+                            const std::string& path);
+  void parse_object_values(Element& e, PropertyValues& pv, const Node& node,
+                           const std::string& path);
   bool parse_lang_string(Element& e, PropertyValues& pv, const Node& node, const std::string& path);
   void add_reference(Element& e, PropertyValues& pv, const Node& node, const std::string& path);
   // Apocrypha: tolerance of unknown things, depending on the DTDL version.

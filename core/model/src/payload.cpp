@@ -18,7 +18,8 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n) {
 }
 int number_at(std::string_view s, std::size_t pos, std::size_t n) {
   int v = 0;
-  for (std::size_t i = pos; i < pos + n; ++i) v = v * 10 + (s[i] - '0');
+  for (std::size_t i = pos; i < pos + n; ++i)
+    v = v * 10 + (s[i] - '0');
   return v;
 }
 
@@ -32,7 +33,8 @@ std::size_t parse_partial_time(std::string_view s, std::size_t pos) {
   std::size_t i = pos + 8;
   if (i < s.size() && s[i] == '.') {
     std::size_t start = ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      ++i;
     if (i == start) return std::string_view::npos;
   }
   return i;
@@ -40,8 +42,9 @@ std::size_t parse_partial_time(std::string_view s, std::size_t pos) {
 
 std::size_t parse_offset(std::string_view s, std::size_t pos) {
   if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) return pos + 1;
-  if (pos < s.size() && (s[pos] == '+' || s[pos] == '-') && digits(s, pos + 1, 2) && pos + 6 <= s.size() &&
-      s[pos + 3] == ':' && digits(s, pos + 4, 2) && number_at(s, pos + 1, 2) <= 23 && number_at(s, pos + 4, 2) <= 59)
+  if (pos < s.size() && (s[pos] == '+' || s[pos] == '-') && digits(s, pos + 1, 2) &&
+      pos + 6 <= s.size() && s[pos + 3] == ':' && digits(s, pos + 4, 2) &&
+      number_at(s, pos + 1, 2) <= 23 && number_at(s, pos + 4, 2) <= 59)
     return pos + 6;
   return std::string_view::npos;
 }
@@ -49,15 +52,16 @@ std::size_t parse_offset(std::string_view s, std::size_t pos) {
 struct Lookup {
   struct Entry {
     std::string_view name;
-    const Content* content;   // a telemetry/property, or a component
-    const void* schema;       // for fields: const Field*
+    const Content* content;  // a telemetry/property, or a component
+    const void* schema;      // for fields: const Field*
   };
   std::vector<Entry> entries;
   std::unordered_map<std::string_view, std::size_t> index;  // only when large
 
   void finish() {
     if (entries.size() > 24)
-      for (std::size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].name, i);
+      for (std::size_t i = 0; i < entries.size(); ++i)
+        index.emplace(entries[i].name, i);
   }
   const Entry* find(std::string_view key) const {
     if (!index.empty()) {
@@ -65,52 +69,73 @@ struct Lookup {
       return it == index.end() ? nullptr : &entries[it->second];
     }
     for (const Entry& e : entries)
-      if (e.name.size() == key.size() && std::memcmp(e.name.data(), key.data(), key.size()) == 0) return &e;
+      if (e.name.size() == key.size() && std::memcmp(e.name.data(), key.data(), key.size()) == 0)
+        return &e;
     return nullptr;
   }
 };
 
 const char* got_name(char kind) {
   switch (kind) {
-    case 'n': return "null";
-    case 'b': return "boolean";
-    case 'i': return "integer";
-    case 'd': return "number";
-    case 's': return "string";
-    case 'a': return "array";
-    case 'o': return "object";
+    case 'n':
+      return "null";
+    case 'b':
+      return "boolean";
+    case 'i':
+      return "integer";
+    case 'd':
+      return "number";
+    case 's':
+      return "string";
+    case 'a':
+      return "array";
+    case 'o':
+      return "object";
   }
   return "?";
 }
 
 int geo_depth(SchemaKind k) {
   switch (k) {
-    case SchemaKind::kPoint: return 1;
+    case SchemaKind::kPoint:
+      return 1;
     case SchemaKind::kMultiPoint:
-    case SchemaKind::kLineString: return 2;
+    case SchemaKind::kLineString:
+      return 2;
     case SchemaKind::kMultiLineString:
-    case SchemaKind::kPolygon: return 3;
-    case SchemaKind::kMultiPolygon: return 4;
-    default: return 0;
+    case SchemaKind::kPolygon:
+      return 3;
+    case SchemaKind::kMultiPolygon:
+      return 4;
+    default:
+      return 0;
   }
 }
 
 const char* geo_type(SchemaKind k) {
   switch (k) {
-    case SchemaKind::kPoint: return "Point";
-    case SchemaKind::kMultiPoint: return "MultiPoint";
-    case SchemaKind::kLineString: return "LineString";
-    case SchemaKind::kMultiLineString: return "MultiLineString";
-    case SchemaKind::kPolygon: return "Polygon";
-    case SchemaKind::kMultiPolygon: return "MultiPolygon";
-    default: return "";
+    case SchemaKind::kPoint:
+      return "Point";
+    case SchemaKind::kMultiPoint:
+      return "MultiPoint";
+    case SchemaKind::kLineString:
+      return "LineString";
+    case SchemaKind::kMultiLineString:
+      return "MultiLineString";
+    case SchemaKind::kPolygon:
+      return "Polygon";
+    case SchemaKind::kMultiPolygon:
+      return "MultiPolygon";
+    default:
+      return "";
   }
 }
 
 }  // namespace
 
 bool is_rfc3339_date(std::string_view s) {
-  if (s.size() != 10 || !digits(s, 0, 4) || s[4] != '-' || !digits(s, 5, 2) || s[7] != '-' || !digits(s, 8, 2))
+  if (s.size() != 10 || !digits(s, 0, 4) || s[4] != '-' || !digits(s, 5, 2) || s[7] != '-' ||
+      !digits(s, 8, 2))
     return false;
   int y = number_at(s, 0, 4), m = number_at(s, 5, 2), d = number_at(s, 8, 2);
   static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -120,7 +145,8 @@ bool is_rfc3339_date(std::string_view s) {
 }
 
 bool is_rfc3339_date_time(std::string_view s) {
-  if (s.size() < 20 || !is_rfc3339_date(s.substr(0, 10)) || (s[10] != 'T' && s[10] != 't')) return false;
+  if (s.size() < 20 || !is_rfc3339_date(s.substr(0, 10)) || (s[10] != 'T' && s[10] != 't'))
+    return false;
   std::size_t i = parse_partial_time(s, 11);
   if (i == std::string_view::npos) return false;
   return parse_offset(s, i) == s.size();
@@ -153,12 +179,14 @@ bool is_iso8601_duration(std::string_view s) {
       continue;
     }
     std::size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      ++i;
     bool fraction = false;
     if (i < s.size() && (s[i] == '.' || s[i] == ',')) {
       fraction = true;
       ++i;
-      while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+        ++i;
     }
     if (i == start || i >= s.size()) return false;
     const char* units = in_time ? time_units : date_units;
@@ -178,7 +206,8 @@ struct PayloadValidator::Impl {
   const Interface* interface = nullptr;
   Lookup telemetry;
   Lookup properties;
-  std::unordered_map<const Interface*, std::pair<Lookup, Lookup>> components;  // telemetry, properties
+  std::unordered_map<const Interface*, std::pair<Lookup, Lookup>>
+      components;  // telemetry, properties
   std::unordered_map<const Schema*, Lookup> object_fields;
 
   void compile(const Interface& i, Lookup& tel, Lookup& prop, bool top) {
@@ -204,8 +233,12 @@ struct PayloadValidator::Impl {
   void compile_schema(const Schema* s) {
     if (!s) return;
     switch (s->kind) {
-      case SchemaKind::kArray: compile_schema(s->element); break;
-      case SchemaKind::kMap: compile_schema(s->map_value); break;
+      case SchemaKind::kArray:
+        compile_schema(s->element);
+        break;
+      case SchemaKind::kMap:
+        compile_schema(s->map_value);
+        break;
       case SchemaKind::kObject: {
         if (object_fields.count(s)) break;
         Lookup& l = object_fields[s];
@@ -216,13 +249,22 @@ struct PayloadValidator::Impl {
         l.finish();
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 };
 
 namespace {
-enum class MatchFrameKind : std::uint8_t { kContents, kArray, kMap, kObject, kGeo, kCoordinates, kAny };
+enum class MatchFrameKind : std::uint8_t {
+  kContents,
+  kArray,
+  kMap,
+  kObject,
+  kGeo,
+  kCoordinates,
+  kAny
+};
 // One level of the JSON being matched against a schema.
 struct MatchFrame {
   MatchFrameKind kind;
@@ -321,7 +363,9 @@ class Matcher {
       }
       case FrameKind::kObject: {
         const Lookup::Entry* e = f.lookup->find(key);
-        if (!e) return fail("unknown field '" + std::string(key) + "' of Object " + schema_label(f.schema));
+        if (!e)
+          return fail("unknown field '" + std::string(key) + "' of Object " +
+                      schema_label(f.schema));
         expect_ = static_cast<const Field*>(e->schema)->schema;
         return true;
       }
@@ -338,7 +382,8 @@ class Matcher {
         } else if (key == "bbox") {
           geo_member_ = 'x';
         } else {
-          return fail("unknown member '" + std::string(key) + "' in a GeoJSON " + geo_type(f.schema->kind));
+          return fail("unknown member '" + std::string(key) + "' in a GeoJSON " +
+                      geo_type(f.schema->kind));
         }
         return true;
       default:
@@ -357,7 +402,7 @@ class Matcher {
     if (f.kind == FrameKind::kContents && expect_component_) {
       const Content* comp = expect_component_;
       auto it = v_.components.find(comp->component);
-      const Lookup* l = it == v_.components.end() ? nullptr
+      const Lookup* l = it == v_.components.end()          ? nullptr
                         : kind_ == PayloadKind::kTelemetry ? &it->second.first
                                                            : &it->second.second;
       if (!l) return fail("component '" + comp->name + "' has no contents");
@@ -371,7 +416,8 @@ class Matcher {
     Frame f = stack_.back();
     if (f.kind == FrameKind::kGeo) {
       if (!f.saw_type || !f.saw_coordinates)
-        return fail_at(stack_.size() - 1, std::string("a GeoJSON ") + geo_type(f.schema->kind) + " needs 'type' and 'coordinates'");
+        return fail_at(stack_.size() - 1, std::string("a GeoJSON ") + geo_type(f.schema->kind) +
+                                              " needs 'type' and 'coordinates'");
     }
     stack_.pop_back();
     return close(f);
@@ -401,8 +447,9 @@ class Matcher {
     if (f.kind == FrameKind::kCoordinates && f.depth == 1 && (count < 2 || count > 3))
       return fail_at(stack_.size() - 1, "a GeoJSON position has 2 or 3 numbers");
     stack_.pop_back();
-    if (!stack_.empty() && (stack_.back().kind == FrameKind::kCoordinates || stack_.back().kind == FrameKind::kGeo ||
-                            stack_.back().kind == FrameKind::kAny))
+    if (!stack_.empty() &&
+        (stack_.back().kind == FrameKind::kCoordinates || stack_.back().kind == FrameKind::kGeo ||
+         stack_.back().kind == FrameKind::kAny))
       return true;
     return close(f);
   }
@@ -435,9 +482,10 @@ class Matcher {
   }
 
   std::string unknown_member_message(std::string_view key, const Frame& f) {
-    std::string where = f.component ? "component '" + f.component->name + "'" : "interface " + v_.interface->id;
-    return "'" + std::string(key) + "' is not a " + (kind_ == PayloadKind::kTelemetry ? "telemetry" : "property") +
-           " of " + where;
+    std::string where =
+        f.component ? "component '" + f.component->name + "'" : "interface " + v_.interface->id;
+    return "'" + std::string(key) + "' is not a " +
+           (kind_ == PayloadKind::kTelemetry ? "telemetry" : "property") + " of " + where;
   }
 
   static std::string enum_values(const Schema* s) {
@@ -451,7 +499,9 @@ class Matcher {
     return out + ")";
   }
 
-  static std::string schema_label(const Schema* s) { return s && !s->id.empty() ? s->id : "(inline)"; }
+  static std::string schema_label(const Schema* s) {
+    return s && !s->id.empty() ? s->id : "(inline)";
+  }
 
   void push(const Frame& f) { stack_.push_back(f); }
 
@@ -474,7 +524,8 @@ class Matcher {
   bool type_error(const Schema* s, char got) {
     std::string expected = std::string(schema_kind_name(s->kind));
     if (s->kind == SchemaKind::kEnum)
-      expected = std::string("Enum of ") + (s->enum_value_schema == SchemaKind::kString ? "string" : "integer");
+      expected = std::string("Enum of ") +
+                 (s->enum_value_schema == SchemaKind::kString ? "string" : "integer");
     if (is_geospatial(s->kind)) expected = std::string("GeoJSON ") + geo_type(s->kind) + " object";
     return fail("expected " + expected + ", got " + got_name(got));
   }
@@ -484,7 +535,8 @@ class Matcher {
     if (got == 'o') {
       if (s->kind == SchemaKind::kObject) {
         auto it = v_.object_fields.find(s);
-        if (it == v_.object_fields.end()) return fail("schema " + schema_label(s) + " does not belong to this interface");
+        if (it == v_.object_fields.end())
+          return fail("schema " + schema_label(s) + " does not belong to this interface");
         push({FrameKind::kObject, s, &it->second, nullptr, start, 0, 0, false, false});
         return true;
       }
@@ -513,12 +565,14 @@ class Matcher {
   bool scalar(char got) {
     if (stack_.empty()) {
       if (!root_value_schema_) return fail("a payload must be a JSON object");
-      return check_scalar(root_value_schema_, got) && record_scalar(root_value_schema_, got, nullptr, nullptr);
+      return check_scalar(root_value_schema_, got) &&
+             record_scalar(root_value_schema_, got, nullptr, nullptr);
     }
     Frame& f = stack_.back();
     switch (f.kind) {
       case FrameKind::kCoordinates:
-        if (f.depth != 1) return fail("expected an array of positions, got " + std::string(got_name(got)));
+        if (f.depth != 1)
+          return fail("expected an array of positions, got " + std::string(got_name(got)));
         index_path(f);
         if (got != 'i' && got != 'd') return fail("GeoJSON coordinates must be numbers");
         return true;
@@ -530,9 +584,11 @@ class Matcher {
         }
         if (geo_member_ == 'c') return fail("GeoJSON 'coordinates' must be an array");
         return true;
-      case FrameKind::kAny: return true;
+      case FrameKind::kAny:
+        return true;
       case FrameKind::kContents:
-        if (expect_component_) return fail("component '" + expect_component_->name + "' must be a JSON object");
+        if (expect_component_)
+          return fail("component '" + expect_component_->name + "' must be a JSON object");
         if (!check_scalar(expect_, got)) return false;
         return record_scalar(expect_, got, pending_content_, f.component);
       default: {
@@ -545,12 +601,15 @@ class Matcher {
   bool check_scalar(const Schema* s, char got) {
     if (!s) return fail("no schema for this value");
     switch (s->kind) {
-      case SchemaKind::kBoolean: return got == 'b' || type_error(s, got);
+      case SchemaKind::kBoolean:
+        return got == 'b' || type_error(s, got);
       case SchemaKind::kInteger:
         if (got != 'i') return type_error(s, got);
-        if (int_ < INT32_MIN || int_ > INT32_MAX) return fail("integer " + std::to_string(int_) + " is out of the 32-bit range");
+        if (int_ < INT32_MIN || int_ > INT32_MAX)
+          return fail("integer " + std::to_string(int_) + " is out of the 32-bit range");
         return true;
-      case SchemaKind::kLong: return got == 'i' || type_error(s, got);
+      case SchemaKind::kLong:
+        return got == 'i' || type_error(s, got);
       case SchemaKind::kDouble:
         if (got != 'i' && got != 'd') return type_error(s, got);
         return std::isfinite(double_) || fail("number is not finite");
@@ -559,32 +618,39 @@ class Matcher {
         if (!std::isfinite(double_) || std::fabs(double_) > 3.4028234663852886e38)
           return fail("number is outside the float range");
         return true;
-      case SchemaKind::kString: return got == 's' || type_error(s, got);
+      case SchemaKind::kString:
+        return got == 's' || type_error(s, got);
       case SchemaKind::kDate:
         if (got != 's') return type_error(s, got);
-        return is_rfc3339_date(string_) || fail("'" + std::string(string_) + "' is not an RFC 3339 date (YYYY-MM-DD)");
+        return is_rfc3339_date(string_) ||
+               fail("'" + std::string(string_) + "' is not an RFC 3339 date (YYYY-MM-DD)");
       case SchemaKind::kDateTime:
         if (got != 's') return type_error(s, got);
         return is_rfc3339_date_time(string_) ||
-               fail("'" + std::string(string_) + "' is not an RFC 3339 date-time (e.g. 2024-05-01T12:00:00Z)");
+               fail("'" + std::string(string_) +
+                    "' is not an RFC 3339 date-time (e.g. 2024-05-01T12:00:00Z)");
       case SchemaKind::kTime:
         if (got != 's') return type_error(s, got);
-        return is_rfc3339_time(string_) || fail("'" + std::string(string_) + "' is not an RFC 3339 time (hh:mm:ss)");
+        return is_rfc3339_time(string_) ||
+               fail("'" + std::string(string_) + "' is not an RFC 3339 time (hh:mm:ss)");
       case SchemaKind::kDuration:
         if (got != 's') return type_error(s, got);
-        return is_iso8601_duration(string_) || fail("'" + std::string(string_) + "' is not an ISO 8601 duration (e.g. PT5M)");
+        return is_iso8601_duration(string_) ||
+               fail("'" + std::string(string_) + "' is not an ISO 8601 duration (e.g. PT5M)");
       case SchemaKind::kEnum:
         if (s->enum_value_schema == SchemaKind::kString) {
           if (got != 's') return type_error(s, got);
           for (const EnumValue& v : s->enum_values)
             if (v.is_string && v.string_value == string_) return true;
-          return fail("'" + std::string(string_) + "' is not one of the enum values " + enum_values(s));
+          return fail("'" + std::string(string_) + "' is not one of the enum values " +
+                      enum_values(s));
         }
         if (got != 'i') return type_error(s, got);
         for (const EnumValue& v : s->enum_values)
           if (!v.is_string && v.integer_value == int_) return true;
         return fail(std::to_string(int_) + " is not one of the enum values " + enum_values(s));
-      default: return type_error(s, got);
+      default:
+        return type_error(s, got);
     }
   }
 
@@ -643,7 +709,9 @@ PayloadValidator::~PayloadValidator() = default;
 PayloadValidator::PayloadValidator(PayloadValidator&&) noexcept = default;
 PayloadValidator& PayloadValidator::operator=(PayloadValidator&&) noexcept = default;
 
-const Interface& PayloadValidator::interface() const { return *impl_->interface; }
+const Interface& PayloadValidator::interface() const {
+  return *impl_->interface;
+}
 
 namespace {
 
@@ -655,12 +723,13 @@ bool is_ascii(std::string_view s) {
     std::memcpy(&w, s.data() + i, 8);
     acc |= w;
   }
-  for (; i < s.size(); ++i) acc |= static_cast<unsigned char>(s[i]);
+  for (; i < s.size(); ++i)
+    acc |= static_cast<unsigned char>(s[i]);
   return (acc & 0x8080808080808080ull) == 0;
 }
 
-PayloadResult run(const PayloadValidator::Impl& impl, std::string_view json, PayloadKind kind, const Schema* root,
-                  PayloadScratch::Impl& s) {
+PayloadResult run(const PayloadValidator::Impl& impl, std::string_view json, PayloadKind kind,
+                  const Schema* root, PayloadScratch::Impl& s) {
   s.values.clear();
   s.error.path.clear();
   s.error.message.clear();
@@ -673,21 +742,24 @@ PayloadResult run(const PayloadValidator::Impl& impl, std::string_view json, Pay
   if (root) m.expect_root_value(root);
   // Most payloads are ASCII; UTF-8 validation (a per-character cost) is needed only otherwise.
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseStopWhenDoneFlag;
-  rapidjson::ParseResult ok = is_ascii(json) ? s.reader.Parse<kFlags>(stream, m)
-                                             : s.reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(stream, m);
+  rapidjson::ParseResult ok =
+      is_ascii(json) ? s.reader.Parse<kFlags>(stream, m)
+                     : s.reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(stream, m);
   PayloadResult result;
   if (!ok) {
     if (!m.failed()) {
       s.error.path = "$";
-      s.error.message = std::string("not valid JSON at offset ") + std::to_string(ok.Offset()) + ": " +
-                        rapidjson::GetParseError_En(ok.Code());
+      s.error.message = std::string("not valid JSON at offset ") + std::to_string(ok.Offset()) +
+                        ": " + rapidjson::GetParseError_En(ok.Code());
     }
     s.values.clear();
     result.error = &s.error;
     return result;
   }
   std::size_t end = stream.Tell();
-  while (end < json.size() && (json[end] == ' ' || json[end] == '\n' || json[end] == '\r' || json[end] == '\t')) ++end;
+  while (end < json.size() &&
+         (json[end] == ' ' || json[end] == '\n' || json[end] == '\r' || json[end] == '\t'))
+    ++end;
   if (end < json.size()) {
     s.error.path = "$";
     s.error.message = "unexpected text after the JSON value";
@@ -702,11 +774,13 @@ PayloadResult run(const PayloadValidator::Impl& impl, std::string_view json, Pay
 
 }  // namespace
 
-PayloadResult PayloadValidator::validate(std::string_view json, PayloadKind kind, PayloadScratch& scratch) const {
+PayloadResult PayloadValidator::validate(std::string_view json, PayloadKind kind,
+                                         PayloadScratch& scratch) const {
   return run(*impl_, json, kind, nullptr, *scratch.impl_);
 }
 
-PayloadResult PayloadValidator::validate_value(std::string_view json, const Schema& schema, PayloadScratch& scratch) const {
+PayloadResult PayloadValidator::validate_value(std::string_view json, const Schema& schema,
+                                               PayloadScratch& scratch) const {
   return run(*impl_, json, PayloadKind::kTelemetry, &schema, *scratch.impl_);
 }
 

@@ -19,37 +19,62 @@ std::string_view LocalizedText::get(std::string_view language) const {
 
 std::string_view schema_kind_name(SchemaKind kind) {
   switch (kind) {
-    case SchemaKind::kBoolean: return "boolean";
-    case SchemaKind::kDate: return "date";
-    case SchemaKind::kDateTime: return "dateTime";
-    case SchemaKind::kDouble: return "double";
-    case SchemaKind::kDuration: return "duration";
-    case SchemaKind::kFloat: return "float";
-    case SchemaKind::kInteger: return "integer";
-    case SchemaKind::kLong: return "long";
-    case SchemaKind::kString: return "string";
-    case SchemaKind::kTime: return "time";
-    case SchemaKind::kPoint: return "point";
-    case SchemaKind::kMultiPoint: return "multiPoint";
-    case SchemaKind::kLineString: return "lineString";
-    case SchemaKind::kMultiLineString: return "multiLineString";
-    case SchemaKind::kPolygon: return "polygon";
-    case SchemaKind::kMultiPolygon: return "multiPolygon";
-    case SchemaKind::kArray: return "Array";
-    case SchemaKind::kEnum: return "Enum";
-    case SchemaKind::kMap: return "Map";
-    case SchemaKind::kObject: return "Object";
+    case SchemaKind::kBoolean:
+      return "boolean";
+    case SchemaKind::kDate:
+      return "date";
+    case SchemaKind::kDateTime:
+      return "dateTime";
+    case SchemaKind::kDouble:
+      return "double";
+    case SchemaKind::kDuration:
+      return "duration";
+    case SchemaKind::kFloat:
+      return "float";
+    case SchemaKind::kInteger:
+      return "integer";
+    case SchemaKind::kLong:
+      return "long";
+    case SchemaKind::kString:
+      return "string";
+    case SchemaKind::kTime:
+      return "time";
+    case SchemaKind::kPoint:
+      return "point";
+    case SchemaKind::kMultiPoint:
+      return "multiPoint";
+    case SchemaKind::kLineString:
+      return "lineString";
+    case SchemaKind::kMultiLineString:
+      return "multiLineString";
+    case SchemaKind::kPolygon:
+      return "polygon";
+    case SchemaKind::kMultiPolygon:
+      return "multiPolygon";
+    case SchemaKind::kArray:
+      return "Array";
+    case SchemaKind::kEnum:
+      return "Enum";
+    case SchemaKind::kMap:
+      return "Map";
+    case SchemaKind::kObject:
+      return "Object";
   }
   return "?";
 }
 
-bool is_primitive(SchemaKind kind) { return kind <= SchemaKind::kTime; }
-bool is_geospatial(SchemaKind kind) { return kind >= SchemaKind::kPoint && kind <= SchemaKind::kMultiPolygon; }
+bool is_primitive(SchemaKind kind) {
+  return kind <= SchemaKind::kTime;
+}
+bool is_geospatial(SchemaKind kind) {
+  return kind >= SchemaKind::kPoint && kind <= SchemaKind::kMultiPolygon;
+}
 
 const Schema* primitive_schema(SchemaKind kind) {
   static const auto table = [] {
     std::array<Schema, static_cast<std::size_t>(SchemaKind::kMultiPolygon) + 1> t{};
-    for (std::size_t i = 0; i < t.size(); ++i) t[i].kind = static_cast<SchemaKind>(i);
+    for (std::size_t i = 0; i < t.size(); ++i)
+      t[i].kind = static_cast<SchemaKind>(i);
     return t;
   }();
   auto i = static_cast<std::size_t>(kind);
@@ -70,11 +95,16 @@ const EnumValue* Schema::enum_value_named(std::string_view name) const {
 
 std::string_view content_kind_name(ContentKind kind) {
   switch (kind) {
-    case ContentKind::kTelemetry: return "Telemetry";
-    case ContentKind::kProperty: return "Property";
-    case ContentKind::kCommand: return "Command";
-    case ContentKind::kRelationship: return "Relationship";
-    case ContentKind::kComponent: return "Component";
+    case ContentKind::kTelemetry:
+      return "Telemetry";
+    case ContentKind::kProperty:
+      return "Property";
+    case ContentKind::kCommand:
+      return "Command";
+    case ContentKind::kRelationship:
+      return "Relationship";
+    case ContentKind::kComponent:
+      return "Component";
   }
   return "?";
 }
@@ -88,7 +118,8 @@ const Content* Interface::find_path(std::string_view path) const {
   auto slash = path.find('/');
   if (slash == std::string_view::npos) return find(path);
   const Content* component = find(path.substr(0, slash));
-  if (!component || component->kind != ContentKind::kComponent || !component->component) return nullptr;
+  if (!component || component->kind != ContentKind::kComponent || !component->component)
+    return nullptr;
   return component->component->find(path.substr(slash + 1));
 }
 

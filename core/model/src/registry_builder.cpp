@@ -21,13 +21,16 @@ const Value* first(const Element& e, std::string_view term) {
   return pv && !pv->values.empty() ? &pv->values.front() : nullptr;
 }
 
-detail::ElementRange elements(const Element& e, std::string_view term) { return detail::elements_of(e, term); }
+detail::ElementRange elements(const Element& e, std::string_view term) {
+  return detail::elements_of(e, term);
+}
 
 LocalizedText text_of(const Element& e, std::string_view term) {
   LocalizedText t;
   if (const detail::PropertyValues* pv = e.get(term))
     for (const Value& v : pv->values)
-      t.values.emplace_back(v.language.empty() ? "en" : std::string(v.language), std::string(v.text));
+      t.values.emplace_back(v.language.empty() ? "en" : std::string(v.language),
+                            std::string(v.text));
   return t;
 }
 
@@ -38,12 +41,14 @@ std::string string_of(const Element& e, std::string_view term) {
 
 std::optional<SchemaKind> primitive_kind(std::string_view term) {
   static const std::pair<std::string_view, SchemaKind> kTable[] = {
-      {"boolean", SchemaKind::kBoolean}, {"date", SchemaKind::kDate}, {"dateTime", SchemaKind::kDateTime},
-      {"double", SchemaKind::kDouble}, {"duration", SchemaKind::kDuration}, {"float", SchemaKind::kFloat},
-      {"integer", SchemaKind::kInteger}, {"long", SchemaKind::kLong}, {"string", SchemaKind::kString},
-      {"time", SchemaKind::kTime}, {"point", SchemaKind::kPoint}, {"multiPoint", SchemaKind::kMultiPoint},
+      {"boolean", SchemaKind::kBoolean},       {"date", SchemaKind::kDate},
+      {"dateTime", SchemaKind::kDateTime},     {"double", SchemaKind::kDouble},
+      {"duration", SchemaKind::kDuration},     {"float", SchemaKind::kFloat},
+      {"integer", SchemaKind::kInteger},       {"long", SchemaKind::kLong},
+      {"string", SchemaKind::kString},         {"time", SchemaKind::kTime},
+      {"point", SchemaKind::kPoint},           {"multiPoint", SchemaKind::kMultiPoint},
       {"lineString", SchemaKind::kLineString}, {"multiLineString", SchemaKind::kMultiLineString},
-      {"polygon", SchemaKind::kPolygon}, {"multiPolygon", SchemaKind::kMultiPolygon}};
+      {"polygon", SchemaKind::kPolygon},       {"multiPolygon", SchemaKind::kMultiPolygon}};
   for (auto& [t, k] : kTable)
     if (t == term) return k;
   return std::nullopt;
@@ -66,19 +71,26 @@ class RegistryBuilder {
   std::shared_ptr<const ModelRegistry> build(const std::vector<std::string_view>& document_texts) {
     for (const Element& e : set_.elements)
       if (e.cls && e.cls->bits & detail::kInterface) interface_for(e);
-    for (auto& [el, iface] : interfaces_) fill(*el, *iface);
-    for (auto& [el, iface] : interfaces_) flatten(*el, *iface);
+    for (auto& [el, iface] : interfaces_)
+      fill(*el, *iface);
+    for (auto& [el, iface] : interfaces_)
+      flatten(*el, *iface);
 
     std::vector<const Interface*>& list = registry_->interfaces_;
-    for (auto& [el, iface] : interfaces_) list.push_back(iface);
-    std::sort(list.begin(), list.end(), [](const Interface* a, const Interface* b) { return a->id < b->id; });
-    for (const Interface* i : list) registry_->by_id_.emplace(i->id, i);
+    for (auto& [el, iface] : interfaces_)
+      list.push_back(iface);
+    std::sort(list.begin(), list.end(),
+              [](const Interface* a, const Interface* b) { return a->id < b->id; });
+    for (const Interface* i : list)
+      registry_->by_id_.emplace(i->id, i);
 
     std::vector<std::uint64_t> hashes;
-    for (std::string_view t : document_texts) hashes.push_back(std::hash<std::string_view>{}(t));
+    for (std::string_view t : document_texts)
+      hashes.push_back(std::hash<std::string_view>{}(t));
     std::sort(hashes.begin(), hashes.end());
     std::uint64_t h = 1469598103934665603ull;
-    for (std::uint64_t x : hashes) h = fnv1a(std::string_view(reinterpret_cast<const char*>(&x), sizeof x), h);
+    for (std::uint64_t x : hashes)
+      h = fnv1a(std::string_view(reinterpret_cast<const char*>(&x), sizeof x), h);
     char buf[17];
     std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
     registry_->fingerprint_ = buf;
@@ -100,22 +112,27 @@ class RegistryBuilder {
     i.description = text_of(e, "description");
     i.comment = string_of(e, "comment");
     if (e.file) i.location = e.file->locate(e.node->offset);
-    for (Element* base : elements(e, "extends")) i.extends.push_back(interface_for(*base));
-    for (Element* s : elements(e, "schemas")) i.schemas.push_back(schema_for(*s));
+    for (Element* base : elements(e, "extends"))
+      i.extends.push_back(interface_for(*base));
+    for (Element* s : elements(e, "schemas"))
+      i.schemas.push_back(schema_for(*s));
   }
 
   void collect_contents(const Element& e, std::vector<const Content*>& out,
                         std::unordered_set<const Element*>& seen_interfaces) {
     if (!seen_interfaces.insert(&e).second) return;  // a base reached twice (diamond)
-    for (Element* base : detail::elements_of(e, "extends")) collect_contents(*base, out, seen_interfaces);
+    for (Element* base : detail::elements_of(e, "extends"))
+      collect_contents(*base, out, seen_interfaces);
     const Interface& owner = *interfaces_.at(&e);
-    for (Element* c : detail::elements_of(e, "contents")) out.push_back(content_for(*c, owner));
+    for (Element* c : detail::elements_of(e, "contents"))
+      out.push_back(content_for(*c, owner));
   }
 
   void flatten(const Element& e, Interface& i) {
     std::unordered_set<const Element*> seen;
     collect_contents(e, i.contents, seen);
-    for (const Content* c : i.contents) i.by_name_.emplace(c->name, c);
+    for (const Content* c : i.contents)
+      i.by_name_.emplace(c->name, c);
     std::unordered_set<std::string> ancestors;
     std::vector<const Interface*> stack(i.extends.begin(), i.extends.end());
     while (!stack.empty()) {
@@ -123,7 +140,8 @@ class RegistryBuilder {
       stack.pop_back();
       if (!ancestors.insert(b->id).second) continue;
       i.ancestors.push_back(b->id);
-      for (const Interface* bb : b->extends) stack.push_back(bb);
+      for (const Interface* bb : b->extends)
+        stack.push_back(bb);
     }
   }
 
@@ -139,7 +157,8 @@ class RegistryBuilder {
 
   static int version_of(std::string_view ref) {
     auto semi = ref.rfind(';');
-    return semi == std::string_view::npos ? 3 : std::atoi(std::string(ref.substr(semi + 1)).c_str());
+    return semi == std::string_view::npos ? 3
+                                          : std::atoi(std::string(ref.substr(semi + 1)).c_str());
   }
 
   // A unit type used as a schema: an Enum of its unit names.
@@ -176,7 +195,9 @@ class RegistryBuilder {
     } else if (bits & detail::kEnum) {
       s.kind = SchemaKind::kEnum;
       const Value* vs = first(e, "valueSchema");
-      s.enum_value_schema = vs && vs->reference.find(":string;") != std::string::npos ? SchemaKind::kString : SchemaKind::kInteger;
+      s.enum_value_schema = vs && vs->reference.find(":string;") != std::string::npos
+                                ? SchemaKind::kString
+                                : SchemaKind::kInteger;
       for (Element* ev : elements(e, "enumValues")) {
         EnumValue out;
         out.id = ev->id;
@@ -192,7 +213,8 @@ class RegistryBuilder {
       }
     } else if (bits & detail::kMap) {
       s.kind = SchemaKind::kMap;
-      if (const Value* k = first(e, "mapKey"); k && k->element) s.map_key_name = string_of(*k->element, "name");
+      if (const Value* k = first(e, "mapKey"); k && k->element)
+        s.map_key_name = string_of(*k->element, "name");
       if (const Value* v = first(e, "mapValue"); v && v->element) {
         s.map_value_name = string_of(*v->element, "name");
         s.map_value = schema_of(first(*v->element, "schema"));
@@ -229,7 +251,8 @@ class RegistryBuilder {
     c.description = text_of(e, "description");
     c.comment = string_of(e, "comment");
     if (e.file) c.location = e.file->locate(e.node->offset);
-    for (const detail::CotypeSpec* co : e.cotypes) c.semantic_types.push_back(co->dtmi);
+    for (const detail::CotypeSpec* co : e.cotypes)
+      c.semantic_types.push_back(co->dtmi);
     if (const Value* u = first(e, "unit")) {
       c.unit = u->reference;
       c.unit_symbol = std::string(detail::standard_element(u->reference, e.version).term);
@@ -256,10 +279,12 @@ class RegistryBuilder {
         c.target = string_of(e, "target");
         if (const Value* v = first(e, "minMultiplicity")) c.min_multiplicity = v->integer;
         if (const Value* v = first(e, "maxMultiplicity")) c.max_multiplicity = v->integer;
-        for (Element* p : elements(e, "properties")) c.properties.push_back(content_for(*p, owner));
+        for (Element* p : elements(e, "properties"))
+          c.properties.push_back(content_for(*p, owner));
         break;
       case ContentKind::kComponent:
-        if (const Value* v = first(e, "schema"); v && v->element) c.component = interface_for(*v->element);
+        if (const Value* v = first(e, "schema"); v && v->element)
+          c.component = interface_for(*v->element);
         break;
     }
     return &c;

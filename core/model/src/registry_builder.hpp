@@ -10,7 +10,7 @@
 
 namespace doppel::model {
 
-std::shared_ptr<const ModelRegistry> build_registry(const detail::ElementSet& set,
-                                                    const std::vector<std::string_view>& document_texts);
+std::shared_ptr<const ModelRegistry> build_registry(
+    const detail::ElementSet& set, const std::vector<std::string_view>& document_texts);
 
 }  // namespace doppel::model

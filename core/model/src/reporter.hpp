@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "doppel/model/diagnostic.hpp"
 #include "document.hpp"
+#include "doppel/model/diagnostic.hpp"
 
 namespace doppel::model::detail {
 

@@ -12,7 +12,9 @@
 namespace doppel::model::detail {
 namespace {
 
-std::string q(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string q(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
 
 bool strip(std::string_view& s, std::string_view prefix) {
   if (!s.starts_with(prefix)) return false;
@@ -30,10 +32,10 @@ struct Validator {
   ElementSet& set;
   Reporter& report;
 
-  void error(const Element& e, const Node* at, std::string code, std::string message, std::string hint,
-             std::string_view path = {}) {
-    report.error(std::move(code), std::move(message), std::move(hint), e.file, at ? at->offset : e.node->offset,
-                 e.id, path.empty() ? e.path : path);
+  void error(const Element& e, const Node* at, std::string code, std::string message,
+             std::string hint, std::string_view path = {}) {
+    report.error(std::move(code), std::move(message), std::move(hint), e.file,
+                 at ? at->offset : e.node->offset, e.id, path.empty() ? e.path : path);
   }
 
   // ---- references ---------------------------------------------------------------------------
@@ -42,19 +44,23 @@ struct Validator {
       if (!pv.spec || pv.spec->datatype != Datatype::kNone) continue;
       for (Value& v : pv.values) {
         if (v.kind != Value::Kind::kReference) continue;
-        auto error = [&](const Element& el, const Node* at, std::string code, std::string message, std::string hint) {
-          this->error(el, at, std::move(code), std::move(message), std::move(hint), el.path_of(pv, v));
+        auto error = [&](const Element& el, const Node* at, std::string code, std::string message,
+                         std::string hint) {
+          this->error(el, at, std::move(code), std::move(message), std::move(hint),
+                      el.path_of(pv, v));
         };
         StandardElement std_el = standard_element(v.reference, e.version);
         if (std_el.bits) {
           if ((std_el.bits & pv.spec->range) == 0) {
-            error(e, v.node, "badType", "'" + std::string(pv.term) + "' cannot be " + q(v.reference),
+            error(e, v.node, "badType",
+                  "'" + std::string(pv.term) + "' cannot be " + q(v.reference),
                   range_hint(*pv.spec));
           }
           continue;
         }
         if (pv.spec->range & kUnit) {
-          error(e, v.node, "undefinedTerm", "unit " + q(v.text.empty() ? v.reference : v.text) + " is not a known unit",
+          error(e, v.node, "undefinedTerm",
+                "unit " + q(v.text.empty() ? v.reference : v.text) + " is not a known unit",
                 "use a DTDL unit such as degreeCelsius or kilowatt");
           continue;
         }
@@ -66,14 +72,17 @@ struct Validator {
         }
         Element* t = it->second;
         if ((t->cls->bits & pv.spec->range) == 0) {
-          error(e, v.node, "badType", "'" + std::string(pv.term) + "' refers to " + q(v.reference) + ", a " +
-                                          std::string(t->cls->name) + ", which it cannot hold",
+          error(e, v.node, "badType",
+                "'" + std::string(pv.term) + "' refers to " + q(v.reference) + ", a " +
+                    std::string(t->cls->name) + ", which it cannot hold",
                 range_hint(*pv.spec));
           continue;
         }
         if (!(t->cls->rootable) && t->partition != e.partition) {
-          error(e, v.node, "notReferenceable", q(v.reference) + " is defined inside another Interface (" +
-                                                  std::string(t->partition ? t->partition->id : "?") + ") and cannot be referenced from here",
+          error(e, v.node, "notReferenceable",
+                q(v.reference) + " is defined inside another Interface (" +
+                    std::string(t->partition ? t->partition->id : "?") +
+                    ") and cannot be referenced from here",
                 "define it in this Interface's schemas, or inline");
           continue;
         }
@@ -87,7 +96,8 @@ struct Validator {
     if (p.range == (kIntegerSchema | kStringSchema)) return "use integer or string";
     if (p.range == kStringSchema) return "use string";
     if (p.range & kSchema) return "refer to a schema (primitive, Array, Enum, Map or Object)";
-    if (p.range & kContent) return "refer to a Telemetry, Property, Command, Relationship or Component";
+    if (p.range & kContent)
+      return "refer to a Telemetry, Property, Command, Relationship or Component";
     return "refer to an element of the right class";
   }
 
@@ -135,20 +145,24 @@ struct Validator {
   void check_interface(Element& e) {
     int depth = extends_depth(e);
     if (depth < 0) {
-      error(e, nullptr, "extendsCycle", "Interface " + q(e.id) + " extends itself (directly or through its bases)",
+      error(e, nullptr, "extendsCycle",
+            "Interface " + q(e.id) + " extends itself (directly or through its bases)",
             "break the cycle in 'extends'");
       return;
     }
     if (depth > 11 - 1 + 1 && depth - 1 > 10) {
-      error(e, nullptr, "extendsTooDeep", "the extends hierarchy is " + std::to_string(depth - 1) + " levels deep; at most 10 allowed",
+      error(e, nullptr, "extendsTooDeep",
+            "the extends hierarchy is " + std::to_string(depth - 1) +
+                " levels deep; at most 10 allowed",
             "flatten the hierarchy");
     }
     std::vector<Element*> bases;
     std::unordered_set<Element*> seen;
     all_bases(e, bases, seen);
     if (e.version >= 3 && bases.size() > 1024) {
-      error(e, nullptr, "extendsTooMany", "the extends hierarchy has " + std::to_string(bases.size()) +
-                                              " Interfaces; at most 1024 allowed",
+      error(e, nullptr, "extendsTooMany",
+            "the extends hierarchy has " + std::to_string(bases.size()) +
+                " Interfaces; at most 1024 allowed",
             "reduce the number of base Interfaces");
     }
     // Contents names must be unique across inherited contents.
@@ -162,20 +176,23 @@ struct Validator {
           const Element* other = it->second;
           std::string msg = "name " + q(n) + " is used by two contents of " + q(e.id);
           if (&owner != &e || other->parent != &e)
-            msg += " (one of them inherited from " + q(other->parent ? other->parent->id : "") + ")";
-          error(*c, first_value(*c, "name") ? first_value(*c, "name")->node : nullptr, "duplicateName", msg,
-                "rename one of them");
+            msg +=
+                " (one of them inherited from " + q(other->parent ? other->parent->id : "") + ")";
+          error(*c, first_value(*c, "name") ? first_value(*c, "name")->node : nullptr,
+                "duplicateName", msg, "rename one of them");
         }
       }
     };
     add_contents(e);
-    for (Element* b : bases) add_contents(*b);
+    for (Element* b : bases)
+      add_contents(*b);
 
     if (e.version >= 3 && element_bound(e) > 100000) {
       std::size_t count = exact_element_count(e, bases);
       if (count > 100000) {
-        error(e, nullptr, "tooManyContents", "the Interface has " + std::to_string(count) +
-                                                 " elements under contents; at most 100,000 allowed",
+        error(e, nullptr, "tooManyContents",
+              "the Interface has " + std::to_string(count) +
+                  " elements under contents; at most 100,000 allowed",
               "split it into several Interfaces");
       }
     }
@@ -197,8 +214,10 @@ struct Validator {
     if (auto it = bound_memo.find(&e); it != bound_memo.end()) return it->second;
     bound_memo[&e] = 0;  // guards against cycles (reported elsewhere)
     std::size_t n = 0;
-    for (Element* c : elements_of(e, "contents")) n += 1 + subtree_size(*c);
-    for (Element* b : elements_of(e, "extends")) n += element_bound(*b);
+    for (Element* c : elements_of(e, "contents"))
+      n += 1 + subtree_size(*c);
+    for (Element* b : elements_of(e, "extends"))
+      n += element_bound(*b);
     bound_memo[&e] = n;
     return n;
   }
@@ -211,7 +230,8 @@ struct Validator {
         if (counted.insert(c).second) n += 1 + subtree_size(*c);
     };
     add(e);
-    for (Element* b : bases) add(*b);
+    for (Element* b : bases)
+      add(*b);
     return n;
   }
 
@@ -226,9 +246,9 @@ struct Validator {
     for (Element* i : chain) {
       for (Element* content : elements_of(*i, "contents")) {
         if (content->cls->bits & kComponent) {
-          error(c, schema->node, "nestedComponent", "Component " + q(name_of(c)) + " uses Interface " +
-                                                        q(target.id) + ", which itself has Component " +
-                                                        q(name_of(*content)),
+          error(c, schema->node, "nestedComponent",
+                "Component " + q(name_of(c)) + " uses Interface " + q(target.id) +
+                    ", which itself has Component " + q(name_of(*content)),
                 "components cannot nest: move the inner component up to this Interface");
           return;
         }
@@ -269,14 +289,15 @@ struct Validator {
       error(holder, v.node, "recursiveSchema", "schema " + q(v.element->id) + " contains itself",
             "schemas cannot be recursive; flatten the structure");
     } else if (depth > 5) {
-      error(holder, v.node, "schemaTooDeep", "complex schemas are nested " + std::to_string(depth) +
-                                                 " levels deep; at most 5 allowed",
-            "flatten the schema");
+      error(
+          holder, v.node, "schemaTooDeep",
+          "complex schemas are nested " + std::to_string(depth) + " levels deep; at most 5 allowed",
+          "flatten the schema");
     }
   }
 
-  bool contains_kind(const Element* s, std::uint64_t bits, std::vector<const Element*>& stack, bool geo_counts,
-                     int version) {
+  bool contains_kind(const Element* s, std::uint64_t bits, std::vector<const Element*>& stack,
+                     bool geo_counts, int version) {
     if (!s) return false;
     if (std::find(stack.begin(), stack.end(), s) != stack.end()) return false;
     if (s->cls->bits & bits) return true;
@@ -284,14 +305,18 @@ struct Validator {
     bool found = false;
     auto child = [&](const Value* v) {
       if (found || !v) return;
-      if (v->element) found = contains_kind(v->element, bits, stack, geo_counts, version);
-      else if (geo_counts && standard_element(v->reference, version).bits & kGeospatialSchema) found = true;
+      if (v->element)
+        found = contains_kind(v->element, bits, stack, geo_counts, version);
+      else if (geo_counts && standard_element(v->reference, version).bits & kGeospatialSchema)
+        found = true;
     };
     if (s->cls->bits & kArray) child(first_value(*s, "elementSchema"));
     if (s->cls->bits & kMap)
-      if (const Value* mv = first_value(*s, "mapValue"); mv && mv->element) child(first_value(*mv->element, "schema"));
+      if (const Value* mv = first_value(*s, "mapValue"); mv && mv->element)
+        child(first_value(*mv->element, "schema"));
     if (s->cls->bits & kObject)
-      for (Element* f : elements_of(*s, "fields")) child(first_value(*f, "schema"));
+      for (Element* f : elements_of(*s, "fields"))
+        child(first_value(*f, "schema"));
     stack.pop_back();
     return found;
   }
@@ -307,15 +332,17 @@ struct Validator {
       if (!v) continue;
       bool is_string = v->kind == Value::Kind::kString;
       if (is_string != string_values) {
-        error(*ev, v->node, "badEnumValue", "enumValue must be " + std::string(string_values ? "a string" : "an integer") +
-                                                " because the Enum's valueSchema is " + (string_values ? "string" : "integer"),
+        error(*ev, v->node, "badEnumValue",
+              "enumValue must be " + std::string(string_values ? "a string" : "an integer") +
+                  " because the Enum's valueSchema is " + (string_values ? "string" : "integer"),
               "make all enumValues match valueSchema");
         continue;
       }
       std::string key = is_string ? "s:" + std::string(v->text) : "i:" + std::to_string(v->integer);
       for (auto& [k, prev] : seen) {
         if (k == key) {
-          error(*ev, v->node, "duplicateEnumValue", "two enumValues of " + q(en.id) + " have the same value",
+          error(*ev, v->node, "duplicateEnumValue",
+                "two enumValues of " + q(en.id) + " have the same value",
                 "give each enumValue a distinct value");
         }
       }
@@ -338,15 +365,20 @@ struct Validator {
 
   void check_units(Element& e) {
     const Value* unit = first_value(e, "unit");
-    bool semantic = std::any_of(e.cotypes.begin(), e.cotypes.end(),
-                                [](const CotypeSpec* c) { return !c->unit_type.empty() && !c->vector_unit; });
+    bool semantic = std::any_of(e.cotypes.begin(), e.cotypes.end(), [](const CotypeSpec* c) {
+      return !c->unit_type.empty() && !c->vector_unit;
+    });
     if (semantic) {
       const Value* schema = first_value(e, "schema");
-      StandardElement se = schema ? standard_element(schema->reference, e.version) : StandardElement{};
+      StandardElement se =
+          schema ? standard_element(schema->reference, e.version) : StandardElement{};
       static constexpr std::string_view kNumeric[] = {"double", "float", "integer", "long"};
-      bool numeric = (se.bits & kPrimitiveSchema) && std::find(std::begin(kNumeric), std::end(kNumeric), se.term) != std::end(kNumeric);
+      bool numeric =
+          (se.bits & kPrimitiveSchema) &&
+          std::find(std::begin(kNumeric), std::end(kNumeric), se.term) != std::end(kNumeric);
       if (schema && !numeric)
-        error(e, schema->node, "nonNumericSemanticType", "a semantic type with a unit needs a numeric schema (double, float, integer or long)",
+        error(e, schema->node, "nonNumericSemanticType",
+              "a semantic type with a unit needs a numeric schema (double, float, integer or long)",
               "change the schema, or drop the semantic type");
     }
     for (const CotypeSpec* c : e.cotypes) {
@@ -359,8 +391,9 @@ struct Validator {
       }
       const UnitRow* u = find_unit(term, e.version);
       if (u && u->unit_type != c->unit_type) {
-        error(e, unit->node, "badUnit", "unit " + q(term) + " is a " + std::string(u->unit_type) + ", but " +
-                                            q(c->term) + " needs a " + std::string(c->unit_type),
+        error(e, unit->node, "badUnit",
+              "unit " + q(term) + " is a " + std::string(u->unit_type) + ", but " + q(c->term) +
+                  " needs a " + std::string(c->unit_type),
               "use a unit of " + std::string(c->unit_type));
       }
     }
@@ -370,17 +403,22 @@ struct Validator {
     const Value* min = first_value(r, "minMultiplicity");
     const Value* max = first_value(r, "maxMultiplicity");
     if (min && max && min->integer > max->integer)
-      error(r, max->node, "badMultiplicity", "maxMultiplicity is less than minMultiplicity", "make maxMultiplicity >= minMultiplicity");
+      error(r, max->node, "badMultiplicity", "maxMultiplicity is less than minMultiplicity",
+            "make maxMultiplicity >= minMultiplicity");
     if (const Value* target = first_value(r, "target")) {
       auto it = set.by_id.find(target->text);
       if (it == set.by_id.end()) {
-        report.warning("unresolvedTarget", "relationship target " + q(target->text) + " is not defined in this model set",
-                       "load the target Interface too, or twins cannot be related through it", r.file, target->node->offset,
-                       r.id, r.path);
+        report.warning(
+            "unresolvedTarget",
+            "relationship target " + q(target->text) + " is not defined in this model set",
+            "load the target Interface too, or twins cannot be related through it", r.file,
+            target->node->offset, r.id, r.path);
       } else if (!(it->second->cls->bits & kInterface)) {
-        report.warning("unresolvedTarget", "relationship target " + q(target->text) + " is a " +
-                                               std::string(it->second->cls->name) + ", not an Interface",
-                       "target should name an Interface", r.file, target->node->offset, r.id, r.path);
+        report.warning("unresolvedTarget",
+                       "relationship target " + q(target->text) + " is a " +
+                           std::string(it->second->cls->name) + ", not an Interface",
+                       "target should name an Interface", r.file, target->node->offset, r.id,
+                       r.path);
       }
     }
   }
@@ -406,27 +444,36 @@ struct Validator {
         if (c->term != "Transparent") continue;
         const Value* schema = first_value(e, "schema");
         if (schema && !(schema->element && schema->element->cls->bits & kObject))
-          error(e, schema->node, "badSchema", "a Transparent payload needs an Object schema", "use an Object schema");
+          error(e, schema->node, "badSchema", "a Transparent payload needs an Object schema",
+                "use an Object schema");
       }
       // Schema nesting, checked where a schema is used by a non-schema element.
-      if (!(e.cls->bits & kSchema) && !(e.cls->bits & kSchemaField && e.parent && e.parent->cls->bits & kSchema)) {
+      if (!(e.cls->bits & kSchema) &&
+          !(e.cls->bits & kSchemaField && e.parent && e.parent->cls->bits & kSchema)) {
         if (const Value* v = first_value(e, "schema")) check_schema_use(e, *v);
       }
-      if (e.parent && e.parent->cls->bits & kInterface && e.parent_property && e.parent_property->term == "schemas") {
+      if (e.parent && e.parent->cls->bits & kInterface && e.parent_property &&
+          e.parent_property->term == "schemas") {
         std::vector<const Element*> stack;
         int d = schema_depth(e, stack);
-        if (d < 0) error(e, nullptr, "recursiveSchema", "schema " + q(e.id) + " contains itself", "schemas cannot be recursive");
+        if (d < 0)
+          error(e, nullptr, "recursiveSchema", "schema " + q(e.id) + " contains itself",
+                "schemas cannot be recursive");
         else if (d > 5)
-          error(e, nullptr, "schemaTooDeep", "complex schemas are nested " + std::to_string(d) + " levels deep; at most 5 allowed",
-                "flatten the schema");
+          error(
+              e, nullptr, "schemaTooDeep",
+              "complex schemas are nested " + std::to_string(d) + " levels deep; at most 5 allowed",
+              "flatten the schema");
       }
-      // DTDL v2: Property schemas may not contain Arrays (nor geospatial schemas, which are arrays).
+      // DTDL v2: Property schemas may not contain Arrays (nor geospatial schemas, which are
+      // arrays).
       if (e.version == 2 && (e.cls->bits & kProperty)) {
         if (const Value* v = first_value(e, "schema")) {
           std::vector<const Element*> stack;
           bool geo = standard_element(v->reference, 2).bits & kGeospatialSchema;
           if (geo || contains_kind(v->element, kArray, stack, true, 2))
-            error(e, v->node, "arrayInProperty", "in DTDL v2 a Property schema may not contain an Array or geospatial schema",
+            error(e, v->node, "arrayInProperty",
+                  "in DTDL v2 a Property schema may not contain an Array or geospatial schema",
                   "use DTDL v3, or model the values differently");
         }
       }
@@ -459,7 +506,8 @@ StandardElement standard_element(std::string_view dtmi, int version) {
     return {};
   }
   if (strip(term, "dtmi:iotcentral:schema:")) {
-    if (version == 2 && (term == "geopoint" || term == "vector")) return {kSchema | kComplexSchema | kEntity, term};
+    if (version == 2 && (term == "geopoint" || term == "vector"))
+      return {kSchema | kComplexSchema | kEntity, term};
     return {};
   }
   if (strip(term, "dtmi:standard:class:")) {

@@ -59,7 +59,8 @@ TEST(Convert, JsonToYamlAndBackGivesTheSameRegistry) {
 
 TEST(Convert, SyntaxErrorIsLocated) {
   Diagnostic err;
-  auto out = convert_document("bad.yaml", "a: [1, 2\n", DocumentFormat::kAuto, DocumentFormat::kJson, err);
+  auto out =
+      convert_document("bad.yaml", "a: [1, 2\n", DocumentFormat::kAuto, DocumentFormat::kJson, err);
   EXPECT_FALSE(out);
   EXPECT_EQ(err.location.file, "bad.yaml");
   EXPECT_GE(err.location.line, 1u);

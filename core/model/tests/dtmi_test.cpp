@@ -36,12 +36,12 @@ TEST(Dtmi, SystemSegmentsAreReserved) {
 }
 
 TEST(Dtmi, RejectsBadSyntax) {
-  for (const char* bad : {"dtmi:;1", "http://foo/bar", "urn:foo:bar:1", "dtmi:foo::bar;1",
-                          "dtmi:foo:bar.baz;1", "dtmi:test:1seg;1", "dtmi:test:bad_;1",
-                          "dtmi:foo:bar;", "dtmi:foo:bar;01", "dtmi:foo:bar;0.1",
-                          "dtmi:foo:bar;6.02", "dtmi:foo:bar;3.1415926", "dtmi:foo:bar;3.0",
-                          "dtmi:foo:bar;1a", "dtmi:foo:bar;1234567890", "dtmi:foo:bar;0",
-                          "dtmi:foo;1#bar.baz", "dtmi:foo:bar;1#1seg", "dtmi:foo:bar;1#bad_"}) {
+  for (const char* bad :
+       {"dtmi:;1", "http://foo/bar", "urn:foo:bar:1", "dtmi:foo::bar;1", "dtmi:foo:bar.baz;1",
+        "dtmi:test:1seg;1", "dtmi:test:bad_;1", "dtmi:foo:bar;", "dtmi:foo:bar;01",
+        "dtmi:foo:bar;0.1", "dtmi:foo:bar;6.02", "dtmi:foo:bar;3.1415926", "dtmi:foo:bar;3.0",
+        "dtmi:foo:bar;1a", "dtmi:foo:bar;1234567890", "dtmi:foo:bar;0", "dtmi:foo;1#bar.baz",
+        "dtmi:foo:bar;1#1seg", "dtmi:foo:bar;1#bad_"}) {
     EXPECT_FALSE(parse_dtmi(bad)) << bad;
   }
 }

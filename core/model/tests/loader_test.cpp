@@ -101,7 +101,8 @@ TEST(Loader, ReportsEveryErrorWithItsLocation) {
 }
 
 TEST(Loader, NotJsonIsAParseErrorWithPosition) {
-  LoadResult r = load({{"broken.json", "{\n  \"@context\": \"dtmi:dtdl:context;3\",\n  \"@id\" \"x\"\n}"}});
+  LoadResult r =
+      load({{"broken.json", "{\n  \"@context\": \"dtmi:dtdl:context;3\",\n  \"@id\" \"x\"\n}"}});
   ASSERT_FALSE(r.ok());
   ASSERT_EQ(r.diagnostics.items.size(), 1u);
   EXPECT_EQ(r.diagnostics.items[0].code, "jsonSyntax");
@@ -109,7 +110,8 @@ TEST(Loader, NotJsonIsAParseErrorWithPosition) {
 }
 
 TEST(Loader, UndefinedReferenceNamesTheReferringPlace) {
-  LoadResult r = load({{"m.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
+  LoadResult r = load(
+      {{"m.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
     "extends": "dtmi:ex:Missing;1"})"}});
   ASSERT_FALSE(r.ok());
   const Diagnostic* d = find_code(r, "undefinedIdentifier");
@@ -156,9 +158,11 @@ TEST(Loader, ComponentsCannotNest) {
 TEST(Loader, SchemaNestingLimitIsChecked) {
   auto nested = [](int depth) {
     std::string s = "\"double\"";
-    for (int i = 0; i < depth; ++i) s = R"({"@type": "Array", "elementSchema": )" + s + "}";
+    for (int i = 0; i < depth; ++i)
+      s = R"({"@type": "Array", "elementSchema": )" + s + "}";
     return R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
-      "contents": [{"@type": "Telemetry", "name": "t", "schema": )" + s + "}]}";
+      "contents": [{"@type": "Telemetry", "name": "t", "schema": )" +
+           s + "}]}";
   };
   EXPECT_TRUE(load({{"ok.json", nested(5)}}).ok());
   LoadResult r = load({{"deep.json", nested(6)}});
@@ -171,7 +175,8 @@ TEST(Loader, Version2LimitsDiffer) {
   std::string name(70, 'a');
   auto doc = [&](int v) {
     return "{\"@context\": \"dtmi:dtdl:context;" + std::to_string(v) +
-           "\", \"@id\": \"dtmi:ex:A;1\", \"@type\": \"Interface\", \"contents\": [{\"@type\": \"Property\", \"name\": \"" +
+           "\", \"@id\": \"dtmi:ex:A;1\", \"@type\": \"Interface\", \"contents\": [{\"@type\": "
+           "\"Property\", \"name\": \"" +
            name + "\", \"schema\": \"double\"}]}";
   };
   EXPECT_FALSE(load({{"v2.json", doc(2)}}).ok());
@@ -179,7 +184,8 @@ TEST(Loader, Version2LimitsDiffer) {
 }
 
 TEST(Loader, EnumValuesMustMatchValueSchema) {
-  LoadResult r = load({{"m.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
+  LoadResult r = load(
+      {{"m.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
     "contents": [{"@type": "Property", "name": "s", "schema": {"@type": "Enum", "valueSchema": "integer",
       "enumValues": [{"name": "on", "enumValue": 1}, {"name": "off", "enumValue": "0"}]}}]})"}});
   ASSERT_FALSE(r.ok());
@@ -207,18 +213,22 @@ TEST(Loader, ResolverSuppliesMissingDefinitions) {
   options.resolver = [&](const std::vector<std::string>& ids) {
     ++calls;
     EXPECT_EQ(ids, std::vector<std::string>{"dtmi:ex:Base;1"});
-    return std::vector<std::string>{R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:Base;1", "@type": "Interface",
+    return std::vector<std::string>{
+        R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:Base;1", "@type": "Interface",
       "contents": [{"@type": "Property", "name": "p", "schema": "string"}]})"};
   };
-  LoadResult r = load({{"a.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
-    "extends": "dtmi:ex:Base;1"})"}}, options);
+  LoadResult r = load(
+      {{"a.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
+    "extends": "dtmi:ex:Base;1"})"}},
+      options);
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(calls, 1);
   EXPECT_NE(r.registry->find("dtmi:ex:A;1")->find("p"), nullptr);
 }
 
 TEST(Loader, UnresolvedRelationshipTargetIsOnlyAWarning) {
-  LoadResult r = load({{"a.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
+  LoadResult r = load(
+      {{"a.json", R"({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface",
     "contents": [{"@type": "Relationship", "name": "feeds", "target": "dtmi:ex:Elsewhere;1"}]})"}});
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.diagnostics.warning_count(), 1u);
@@ -258,14 +268,20 @@ contents:
 }
 
 TEST(Loader, JsonAndYamlDocumentsMixInOneSet) {
-  LoadResult r = load({{"a.yaml", "\"@context\": dtmi:dtdl:context;3\n\"@id\": dtmi:ex:A;1\n\"@type\": Interface\nextends: dtmi:ex:B;1\n"},
-                       {"b.json", R"({"@context": "dtmi:dtdl:context;2", "@id": "dtmi:ex:B;1", "@type": "Interface"})"}});
+  LoadResult r = load(
+      {{"a.yaml",
+        "\"@context\": dtmi:dtdl:context;3\n\"@id\": dtmi:ex:A;1\n\"@type\": Interface\nextends: "
+        "dtmi:ex:B;1\n"},
+       {"b.json",
+        R"({"@context": "dtmi:dtdl:context;2", "@id": "dtmi:ex:B;1", "@type": "Interface"})"}});
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.registry->interfaces().size(), 2u);
 }
 
 TEST(Loader, SemanticTypesCarryUnits) {
-  LoadResult r = load({{"a.json", R"({"@context": ["dtmi:dtdl:context;3", "dtmi:dtdl:extension:quantitativeTypes;1"],
+  LoadResult r =
+      load({{"a.json",
+             R"({"@context": ["dtmi:dtdl:context;3", "dtmi:dtdl:extension:quantitativeTypes;1"],
     "@id": "dtmi:ex:A;1", "@type": "Interface",
     "contents": [{"@type": ["Telemetry", "Temperature"], "name": "t", "schema": "double", "unit": "degreeCelsius"}]})"}});
   ASSERT_TRUE(r.ok()) << errors_of(r);
@@ -275,7 +291,9 @@ TEST(Loader, SemanticTypesCarryUnits) {
 }
 
 TEST(Loader, UnitMustFitTheSemanticType) {
-  LoadResult r = load({{"a.json", R"({"@context": ["dtmi:dtdl:context;3", "dtmi:dtdl:extension:quantitativeTypes;1"],
+  LoadResult r =
+      load({{"a.json",
+             R"({"@context": ["dtmi:dtdl:context;3", "dtmi:dtdl:extension:quantitativeTypes;1"],
     "@id": "dtmi:ex:A;1", "@type": "Interface",
     "contents": [{"@type": ["Telemetry", "Temperature"], "name": "t", "schema": "double", "unit": "metre"}]})"}});
   EXPECT_FALSE(r.ok());

@@ -40,7 +40,9 @@ class PayloadTest : public ::testing::Test {
     validator_.emplace(*result_.registry->find("dtmi:ex:Machine;1"));
   }
 
-  PayloadResult telemetry(std::string_view json) { return validator_->validate(json, PayloadKind::kTelemetry, scratch_); }
+  PayloadResult telemetry(std::string_view json) {
+    return validator_->validate(json, PayloadKind::kTelemetry, scratch_);
+  }
   std::string error_of(std::string_view json) {
     PayloadResult r = telemetry(json);
     if (r.ok) return "ok";
@@ -53,7 +55,8 @@ class PayloadTest : public ::testing::Test {
 };
 
 TEST_F(PayloadTest, TypedValuesOfPrimitives) {
-  PayloadResult r = telemetry(R"({"temperature": 81.5, "count": 3, "ok": true, "label": "a\"b", "at": "2024-05-01T12:00:00Z", "state": "running"})");
+  PayloadResult r = telemetry(
+      R"({"temperature": 81.5, "count": 3, "ok": true, "label": "a\"b", "at": "2024-05-01T12:00:00Z", "state": "running"})");
   ASSERT_TRUE(r.ok) << r.error->message;
   ASSERT_EQ(r.values.size(), 6u);
   EXPECT_EQ(r.values[0].content->name, "temperature");
@@ -68,7 +71,8 @@ TEST_F(PayloadTest, TypedValuesOfPrimitives) {
 }
 
 TEST_F(PayloadTest, ComplexValuesKeepTheirJson) {
-  PayloadResult r = telemetry(R"({"spectrum": {"rms": 1.5, "bands": [1, 2.5]}, "tags": {"a": 1}, "where": {"type": "Point", "coordinates": [47.6, -122.1]}})");
+  PayloadResult r = telemetry(
+      R"({"spectrum": {"rms": 1.5, "bands": [1, 2.5]}, "tags": {"a": 1}, "where": {"type": "Point", "coordinates": [47.6, -122.1]}})");
   ASSERT_TRUE(r.ok) << r.error->message;
   ASSERT_EQ(r.values.size(), 3u);
   EXPECT_EQ(r.values[0].kind, SchemaKind::kObject);
@@ -88,18 +92,26 @@ TEST_F(PayloadTest, ComponentValuesNameTheirComponent) {
 }
 
 TEST_F(PayloadTest, ErrorsNameThePath) {
-  EXPECT_EQ(error_of(R"({"motor": {"temperature": "hot"}})"), "$.motor.temperature: expected double, got string");
+  EXPECT_EQ(error_of(R"({"motor": {"temperature": "hot"}})"),
+            "$.motor.temperature: expected double, got string");
   EXPECT_EQ(error_of(R"({"count": 1.5})"), "$.count: expected integer, got number");
-  EXPECT_EQ(error_of(R"({"count": 4294967296})"), "$.count: integer 4294967296 is out of the 32-bit range");
-  EXPECT_EQ(error_of(R"({"state": "flying"})"), "$.state: 'flying' is not one of the enum values (running, stopped)");
-  EXPECT_EQ(error_of(R"({"spectrum": {"bands": [1, "x"]}})"), "$.spectrum.bands[1]: expected double, got string");
-  EXPECT_EQ(error_of(R"({"spectrum": {"rms": 1, "peak": 2}})").substr(0, 30), "$.spectrum.peak: unknown field");
+  EXPECT_EQ(error_of(R"({"count": 4294967296})"),
+            "$.count: integer 4294967296 is out of the 32-bit range");
+  EXPECT_EQ(error_of(R"({"state": "flying"})"),
+            "$.state: 'flying' is not one of the enum values (running, stopped)");
+  EXPECT_EQ(error_of(R"({"spectrum": {"bands": [1, "x"]}})"),
+            "$.spectrum.bands[1]: expected double, got string");
+  EXPECT_EQ(error_of(R"({"spectrum": {"rms": 1, "peak": 2}})").substr(0, 30),
+            "$.spectrum.peak: unknown field");
   EXPECT_EQ(error_of(R"({"tags": {"a": "b"}})"), "$.tags.a: expected long, got string");
   EXPECT_EQ(error_of(R"({"at": "yesterday"})").substr(0, 30), "$.at: 'yesterday' is not an RF");
-  EXPECT_EQ(error_of(R"({"humidity": 3})"), "$.humidity: 'humidity' is not a telemetry of interface dtmi:ex:Machine;1");
-  EXPECT_EQ(error_of(R"({"where": {"type": "Polygon", "coordinates": [1, 2]}})"), "$.where.type: GeoJSON 'type' must be \"Point\"");
+  EXPECT_EQ(error_of(R"({"humidity": 3})"),
+            "$.humidity: 'humidity' is not a telemetry of interface dtmi:ex:Machine;1");
+  EXPECT_EQ(error_of(R"({"where": {"type": "Polygon", "coordinates": [1, 2]}})"),
+            "$.where.type: GeoJSON 'type' must be \"Point\"");
   EXPECT_EQ(error_of("[1]"), "$: a payload must be a JSON object");
-  EXPECT_EQ(error_of("{\"temperature\": 1"), "$: not valid JSON at offset 17: Missing a comma or '}' after an object member.");
+  EXPECT_EQ(error_of("{\"temperature\": 1"),
+            "$: not valid JSON at offset 17: Missing a comma or '}' after an object member.");
 }
 
 TEST_F(PayloadTest, Utf8IsValidated) {
@@ -116,10 +128,12 @@ TEST_F(PayloadTest, AllOrNothing) {
 }
 
 TEST_F(PayloadTest, PropertiesDocument) {
-  PayloadResult r = validator_->validate(R"({"speed": 1200, "motor": {"rated": 5.5}})", PayloadKind::kProperties, scratch_);
+  PayloadResult r = validator_->validate(R"({"speed": 1200, "motor": {"rated": 5.5}})",
+                                         PayloadKind::kProperties, scratch_);
   ASSERT_TRUE(r.ok) << r.error->message;
   EXPECT_EQ(r.values.size(), 2u);
-  PayloadResult t = validator_->validate(R"({"temperature": 1})", PayloadKind::kProperties, scratch_);
+  PayloadResult t =
+      validator_->validate(R"({"temperature": 1})", PayloadKind::kProperties, scratch_);
   EXPECT_FALSE(t.ok);  // a telemetry is not a property
 }
 

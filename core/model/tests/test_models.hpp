@@ -11,15 +11,18 @@
 namespace doppel::model::testing {
 
 // (name, text) pairs; the name's extension picks JSON or YAML.
-inline LoadResult load(std::initializer_list<std::pair<std::string, std::string>> docs, LoadOptions options = {}) {
+inline LoadResult load(std::initializer_list<std::pair<std::string, std::string>> docs,
+                       LoadOptions options = {}) {
   ModelLoader loader(options);
-  for (const auto& [name, text] : docs) loader.add_text(name, text);
+  for (const auto& [name, text] : docs)
+    loader.add_text(name, text);
   return loader.load();
 }
 
 inline std::string errors_of(const LoadResult& r) {
   std::string out;
-  for (const Diagnostic& d : r.diagnostics.items) out += format_diagnostic(d) + "\n";
+  for (const Diagnostic& d : r.diagnostics.items)
+    out += format_diagnostic(d) + "\n";
   return out;
 }
 

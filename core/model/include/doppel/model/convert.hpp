@@ -14,6 +14,7 @@ namespace doppel::model {
 // Converts `text` (read as `from`, kAuto: by the name's extension) to `to`. On a syntax
 // error returns nullopt and fills `error` with its location.
 std::optional<std::string> convert_document(std::string_view name, std::string_view text,
-                                            DocumentFormat from, DocumentFormat to, Diagnostic& error);
+                                            DocumentFormat from, DocumentFormat to,
+                                            Diagnostic& error);
 
 }  // namespace doppel::model

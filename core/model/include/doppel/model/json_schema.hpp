@@ -16,7 +16,8 @@ std::string telemetry_json_schema(const Interface& interface);
 std::string properties_json_schema(const Interface& interface);
 // A command's request (or response) payload value; {"type": "null"} when it has none.
 std::string command_json_schema(const Content& command, bool response);
-// All of the above as one object: {"telemetry":…, "properties":…, "commands": {name: {request, response}}}.
+// All of the above as one object: {"telemetry":…, "properties":…, "commands": {name: {request,
+// response}}}.
 std::string interface_json_schemas(const Interface& interface);
 
 }  // namespace doppel::model

@@ -20,10 +20,10 @@ struct TypedValue {
   const Content* component = nullptr;  // the Component it sits in, or nullptr
   SchemaKind kind = SchemaKind::kString;
   bool boolean = false;
-  std::int64_t integer = 0;   // integer, long; also enum values with integer valueSchema
-  double number = 0;          // double, float (and integer/long converted)
-  std::string_view string;    // string, date, dateTime, time, duration, string enums (unescaped)
-  std::string_view json;      // Array, Map, Object, geospatial: the value's JSON text
+  std::int64_t integer = 0;  // integer, long; also enum values with integer valueSchema
+  double number = 0;         // double, float (and integer/long converted)
+  std::string_view string;   // string, date, dateTime, time, duration, string enums (unescaped)
+  std::string_view json;     // Array, Map, Object, geospatial: the value's JSON text
 };
 
 struct PayloadError {
@@ -49,8 +49,8 @@ class PayloadScratch {
 
 struct PayloadResult {
   bool ok = false;
-  std::span<const TypedValue> values;  // in payload order; empty when !ok
-  const PayloadError* error = nullptr; // set when !ok
+  std::span<const TypedValue> values;   // in payload order; empty when !ok
+  const PayloadError* error = nullptr;  // set when !ok
 };
 
 // Which contents a payload's members name.
@@ -76,7 +76,8 @@ class PayloadValidator {
   PayloadResult validate(std::string_view json, PayloadKind kind, PayloadScratch& scratch) const;
 
   // Validates a single JSON value against a schema of this interface (e.g. a command request).
-  PayloadResult validate_value(std::string_view json, const Schema& schema, PayloadScratch& scratch) const;
+  PayloadResult validate_value(std::string_view json, const Schema& schema,
+                               PayloadScratch& scratch) const;
 
   struct Impl;  // opaque
 

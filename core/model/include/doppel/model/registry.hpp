@@ -82,13 +82,13 @@ struct Schema {
   std::string id;
   LocalizedText display_name;
   LocalizedText description;
-  const Schema* element = nullptr;     // kArray: elementSchema
+  const Schema* element = nullptr;                      // kArray: elementSchema
   SchemaKind enum_value_schema = SchemaKind::kInteger;  // kEnum: integer or string
-  std::vector<EnumValue> enum_values;  // kEnum
-  std::string map_key_name;            // kMap
-  std::string map_value_name;          // kMap
-  const Schema* map_value = nullptr;   // kMap
-  std::vector<Field> fields;           // kObject
+  std::vector<EnumValue> enum_values;                   // kEnum
+  std::string map_key_name;                             // kMap
+  std::string map_value_name;                           // kMap
+  const Schema* map_value = nullptr;                    // kMap
+  std::vector<Field> fields;                            // kObject
 
   const Field* field(std::string_view name) const;
   const EnumValue* enum_value_named(std::string_view name) const;
@@ -97,7 +97,13 @@ struct Schema {
 // The primitive schema singleton for a primitive or geospatial kind.
 const Schema* primitive_schema(SchemaKind kind);
 
-enum class ContentKind : std::uint8_t { kTelemetry, kProperty, kCommand, kRelationship, kComponent };
+enum class ContentKind : std::uint8_t {
+  kTelemetry,
+  kProperty,
+  kCommand,
+  kRelationship,
+  kComponent
+};
 std::string_view content_kind_name(ContentKind kind);
 
 struct CommandPayload {
@@ -145,10 +151,10 @@ struct Interface {
   LocalizedText display_name;
   LocalizedText description;
   std::string comment;
-  std::vector<const Interface*> extends;    // direct bases
-  std::vector<std::string> ancestors;       // every base, transitively (not itself)
-  std::vector<const Content*> contents;     // own and inherited contents, flattened
-  std::vector<const Schema*> schemas;       // interface-level reusable schemas
+  std::vector<const Interface*> extends;  // direct bases
+  std::vector<std::string> ancestors;     // every base, transitively (not itself)
+  std::vector<const Content*> contents;   // own and inherited contents, flattened
+  std::vector<const Schema*> schemas;     // interface-level reusable schemas
   SourceLocation location;
 
   const Content* find(std::string_view name) const;
