@@ -1,0 +1,106 @@
+// The plugin ABI: the one entry point a plugin exports, its descriptor, and the base class
+// every plugin implements. A plugin includes only doppel/sdk headers.
+//
+// A plugin library exports exactly one symbol:
+//
+//   DOPPEL_PLUGIN_ENTRY(my_descriptor)   // defines extern "C" doppel_plugin_v1()
+//
+// Lifecycle, driven by the host, each step at most once and in this order:
+//   descriptor checked (ABI, toolchain, kind) -> config keys checked against config_fields ->
+//   create(context) -> configure(config) -> start() -> ... -> stop() -> destroy(plugin)
+// The library stays loaded until destroy() has returned.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "doppel/sdk/clock.hpp"
+#include "doppel/sdk/config.hpp"
+#include "doppel/sdk/log.hpp"
+#include "doppel/sdk/metrics.hpp"
+#include "doppel/sdk/status.hpp"
+
+// ABI version: the major is in the entry point's name; bump it on any breaking change.
+#define DOPPEL_SDK_ABI_MAJOR 1
+#define DOPPEL_SDK_ABI_MINOR 0
+#define DOPPEL_PLUGIN_ENTRY_NAME "doppel_plugin_v1"
+
+// Plugins are C++ objects: host and plugin must share the compiler family and C++ library.
+#define DOPPEL_SDK_STRINGIFY2(x) #x
+#define DOPPEL_SDK_STRINGIFY(x) DOPPEL_SDK_STRINGIFY2(x)
+#if defined(__GLIBCXX__)
+#define DOPPEL_SDK_TOOLCHAIN "libstdc++" DOPPEL_SDK_STRINGIFY(_GLIBCXX_RELEASE)
+#elif defined(_LIBCPP_VERSION)
+#define DOPPEL_SDK_TOOLCHAIN "libc++" DOPPEL_SDK_STRINGIFY(_LIBCPP_VERSION)
+#else
+#define DOPPEL_SDK_TOOLCHAIN "unknown"
+#endif
+
+namespace doppel::sdk {
+
+enum class PluginKind : std::uint8_t { kProtocol = 0, kStorage = 1, kAnalytics = 2, kActuator = 3 };
+
+inline std::string_view plugin_kind_name(PluginKind kind) noexcept {
+  switch (kind) {
+    case PluginKind::kProtocol: return "protocol";
+    case PluginKind::kStorage: return "storage";
+    case PluginKind::kAnalytics: return "analytics";
+    case PluginKind::kActuator: return "actuator";
+  }
+  return "?";
+}
+
+class IngestSink;     // doppel/sdk/ingest.hpp
+class TwinAccess;     // doppel/sdk/twins.hpp (later versions)
+
+// Services the host lends a plugin instance. Every pointer outlives the instance.
+struct PluginContext {
+  std::string_view instance_name;  // the deployment's `name:` for this plugin
+  std::string_view data_dir;       // a folder this instance may own ("" when none)
+  Logger* log = nullptr;
+  const Clock* clock = nullptr;
+  Metrics* metrics = nullptr;
+  IngestSink* ingest = nullptr;    // protocol plugins: where device messages go
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  // Typed parse of the config block, cross-field checks. Errors name ConfigNode::where() and
+  // what to do. Called once, before start(); nothing may connect or open files here.
+  virtual Status configure(const ConfigNode& config) noexcept = 0;
+  // Opens, connects, starts threads. Called once. On failure stop() is not called.
+  virtual Status start() noexcept = 0;
+  // Stops threads and releases resources; storage flushes here. Called once after start().
+  virtual void stop() noexcept = 0;
+};
+
+// What a plugin library describes itself as. Static data in the plugin.
+struct PluginDescriptor {
+  std::uint32_t abi_major;
+  std::uint32_t abi_minor;
+  const char* toolchain;  // DOPPEL_SDK_TOOLCHAIN of the plugin's build
+  PluginKind kind;
+  const char* name;        // "mqtt", "rocksdb"
+  const char* version;     // the plugin's own version
+  const char* description;
+  const ConfigField* config_fields;
+  std::size_t config_field_count;
+  // Returns nullptr on failure (logged through context.log). Must not throw.
+  Plugin* (*create)(const PluginContext& context) noexcept;
+  void (*destroy)(Plugin* plugin) noexcept;
+};
+
+using PluginEntry = const PluginDescriptor* (*)() noexcept;
+
+}  // namespace doppel::sdk
+
+#define DOPPEL_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+// Defines the entry point returning `descriptor` (a doppel::sdk::PluginDescriptor object).
+#define DOPPEL_PLUGIN_ENTRY(descriptor)                                                   \
+  extern "C" DOPPEL_PLUGIN_EXPORT const ::doppel::sdk::PluginDescriptor* doppel_plugin_v1() \
+      noexcept {                                                                          \
+    return &(descriptor);                                                                 \
+  }
