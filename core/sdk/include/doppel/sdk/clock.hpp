@@ -26,7 +26,8 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   Timestamp now() const noexcept override {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
 };

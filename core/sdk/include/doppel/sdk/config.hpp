@@ -11,7 +11,16 @@ namespace doppel::sdk {
 
 class ConfigNode {
  public:
-  enum class Type : std::uint8_t { kMissing, kNull, kBool, kInteger, kNumber, kString, kList, kMap };
+  enum class Type : std::uint8_t {
+    kMissing,
+    kNull,
+    kBool,
+    kInteger,
+    kNumber,
+    kString,
+    kList,
+    kMap
+  };
 
   virtual ~ConfigNode() = default;
   virtual Type type() const noexcept = 0;
@@ -48,14 +57,22 @@ struct ConfigField {
 
 inline std::string_view config_type_name(ConfigNode::Type type) noexcept {
   switch (type) {
-    case ConfigNode::Type::kMissing: return "missing";
-    case ConfigNode::Type::kNull: return "null";
-    case ConfigNode::Type::kBool: return "boolean";
-    case ConfigNode::Type::kInteger: return "integer";
-    case ConfigNode::Type::kNumber: return "number";
-    case ConfigNode::Type::kString: return "string";
-    case ConfigNode::Type::kList: return "list";
-    case ConfigNode::Type::kMap: return "map";
+    case ConfigNode::Type::kMissing:
+      return "missing";
+    case ConfigNode::Type::kNull:
+      return "null";
+    case ConfigNode::Type::kBool:
+      return "boolean";
+    case ConfigNode::Type::kInteger:
+      return "integer";
+    case ConfigNode::Type::kNumber:
+      return "number";
+    case ConfigNode::Type::kString:
+      return "string";
+    case ConfigNode::Type::kList:
+      return "list";
+    case ConfigNode::Type::kMap:
+      return "map";
   }
   return "?";
 }

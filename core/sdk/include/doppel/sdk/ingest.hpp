@@ -12,8 +12,8 @@
 namespace doppel::sdk {
 
 struct InboundMessage {
-  std::string_view route;         // the configured route name (an `ingest:` entry), or ""
-  std::string_view topic;         // MQTT topic or CoAP path, e.g. "plant/line7/motor-3/telemetry"
+  std::string_view route;  // the configured route name (an `ingest:` entry), or ""
+  std::string_view topic;  // MQTT topic or CoAP path, e.g. "plant/line7/motor-3/telemetry"
   std::string_view payload;
   std::string_view content_type;  // "application/json" (default), "application/cbor"
   std::string_view device;        // authenticated device identity, "" if unknown

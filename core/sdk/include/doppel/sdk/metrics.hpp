@@ -23,8 +23,10 @@ class Metrics {
   virtual ~Metrics() = default;
   // Returns a counter owned by the host, valid as long as the plugin. `name` in Prometheus
   // syntax ("doppel_mqtt_messages_total"), `labels` as "key=value,key=value".
-  virtual Counter& counter(std::string_view name, std::string_view labels, std::string_view help) noexcept = 0;
-  virtual Gauge& gauge(std::string_view name, std::string_view labels, std::string_view help) noexcept = 0;
+  virtual Counter& counter(std::string_view name, std::string_view labels,
+                           std::string_view help) noexcept = 0;
+  virtual Gauge& gauge(std::string_view name, std::string_view labels,
+                       std::string_view help) noexcept = 0;
 };
 
 }  // namespace doppel::sdk

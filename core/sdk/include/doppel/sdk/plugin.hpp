@@ -43,16 +43,20 @@ enum class PluginKind : std::uint8_t { kProtocol = 0, kStorage = 1, kAnalytics =
 
 inline std::string_view plugin_kind_name(PluginKind kind) noexcept {
   switch (kind) {
-    case PluginKind::kProtocol: return "protocol";
-    case PluginKind::kStorage: return "storage";
-    case PluginKind::kAnalytics: return "analytics";
-    case PluginKind::kActuator: return "actuator";
+    case PluginKind::kProtocol:
+      return "protocol";
+    case PluginKind::kStorage:
+      return "storage";
+    case PluginKind::kAnalytics:
+      return "analytics";
+    case PluginKind::kActuator:
+      return "actuator";
   }
   return "?";
 }
 
-class IngestSink;     // doppel/sdk/ingest.hpp
-class TwinAccess;     // doppel/sdk/twins.hpp (later versions)
+class IngestSink;  // doppel/sdk/ingest.hpp
+class TwinAccess;  // doppel/sdk/twins.hpp (later versions)
 
 // Services the host lends a plugin instance. Every pointer outlives the instance.
 struct PluginContext {
@@ -61,7 +65,7 @@ struct PluginContext {
   Logger* log = nullptr;
   const Clock* clock = nullptr;
   Metrics* metrics = nullptr;
-  IngestSink* ingest = nullptr;    // protocol plugins: where device messages go
+  IngestSink* ingest = nullptr;  // protocol plugins: where device messages go
 };
 
 class Plugin {
@@ -82,8 +86,8 @@ struct PluginDescriptor {
   std::uint32_t abi_minor;
   const char* toolchain;  // DOPPEL_SDK_TOOLCHAIN of the plugin's build
   PluginKind kind;
-  const char* name;        // "mqtt", "rocksdb"
-  const char* version;     // the plugin's own version
+  const char* name;     // "mqtt", "rocksdb"
+  const char* version;  // the plugin's own version
   const char* description;
   const ConfigField* config_fields;
   std::size_t config_field_count;
@@ -99,8 +103,8 @@ using PluginEntry = const PluginDescriptor* (*)() noexcept;
 #define DOPPEL_PLUGIN_EXPORT __attribute__((visibility("default")))
 
 // Defines the entry point returning `descriptor` (a doppel::sdk::PluginDescriptor object).
-#define DOPPEL_PLUGIN_ENTRY(descriptor)                                                   \
-  extern "C" DOPPEL_PLUGIN_EXPORT const ::doppel::sdk::PluginDescriptor* doppel_plugin_v1() \
-      noexcept {                                                                          \
-    return &(descriptor);                                                                 \
+#define DOPPEL_PLUGIN_ENTRY(descriptor)                                  \
+  extern "C" DOPPEL_PLUGIN_EXPORT const ::doppel::sdk::PluginDescriptor* \
+  doppel_plugin_v1() noexcept {                                          \
+    return &(descriptor);                                                \
   }

@@ -13,7 +13,7 @@ namespace doppel::sdk {
 
 enum class StatusCode : std::uint8_t {
   kOk = 0,
-  kInvalidArgument,   // bad input: config, payload, request
+  kInvalidArgument,  // bad input: config, payload, request
   kNotFound,
   kAlreadyExists,
   kFailedPrecondition,  // e.g. version mismatch (If-Match), twin still has relationships
@@ -31,7 +31,9 @@ class [[nodiscard]] Status {
  public:
   Status() noexcept = default;  // OK
   Status(StatusCode code, std::string message, std::string where = {})
-      : rep_(code == StatusCode::kOk ? nullptr : std::make_shared<Rep>(Rep{code, std::move(message), std::move(where)})) {}
+      : rep_(code == StatusCode::kOk
+                 ? nullptr
+                 : std::make_shared<Rep>(Rep{code, std::move(message), std::move(where)})) {}
 
   static Status ok() noexcept { return {}; }
   bool is_ok() const noexcept { return rep_ == nullptr; }
@@ -65,14 +67,18 @@ inline Status invalid_argument(std::string message, std::string where = {}) {
 inline Status not_found(std::string message, std::string where = {}) {
   return {StatusCode::kNotFound, std::move(message), std::move(where)};
 }
-inline Status unavailable(std::string message) { return {StatusCode::kUnavailable, std::move(message)}; }
-inline Status internal_error(std::string message) { return {StatusCode::kInternal, std::move(message)}; }
+inline Status unavailable(std::string message) {
+  return {StatusCode::kUnavailable, std::move(message)};
+}
+inline Status internal_error(std::string message) {
+  return {StatusCode::kInternal, std::move(message)};
+}
 
 // A value or the Status explaining its absence.
 template <typename T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Expected(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Expected(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
@@ -91,17 +97,28 @@ class [[nodiscard]] Expected {
 
 inline std::string_view status_code_name(StatusCode code) noexcept {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid argument";
-    case StatusCode::kNotFound: return "not found";
-    case StatusCode::kAlreadyExists: return "already exists";
-    case StatusCode::kFailedPrecondition: return "failed precondition";
-    case StatusCode::kUnavailable: return "unavailable";
-    case StatusCode::kDeadlineExceeded: return "deadline exceeded";
-    case StatusCode::kIoError: return "I/O error";
-    case StatusCode::kCorruption: return "corruption";
-    case StatusCode::kUnimplemented: return "unimplemented";
-    case StatusCode::kInternal: return "internal error";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid argument";
+    case StatusCode::kNotFound:
+      return "not found";
+    case StatusCode::kAlreadyExists:
+      return "already exists";
+    case StatusCode::kFailedPrecondition:
+      return "failed precondition";
+    case StatusCode::kUnavailable:
+      return "unavailable";
+    case StatusCode::kDeadlineExceeded:
+      return "deadline exceeded";
+    case StatusCode::kIoError:
+      return "I/O error";
+    case StatusCode::kCorruption:
+      return "corruption";
+    case StatusCode::kUnimplemented:
+      return "unimplemented";
+    case StatusCode::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

@@ -63,14 +63,19 @@ class Value {
   bool is_number() const noexcept { return kind_ == Kind::kInteger || kind_ == Kind::kDouble; }
   bool as_bool() const noexcept { return kind_ == Kind::kBool && u_.b; }
   std::int64_t as_integer() const noexcept {
-    return kind_ == Kind::kInteger ? u_.i : kind_ == Kind::kDouble ? static_cast<std::int64_t>(u_.d) : 0;
+    return kind_ == Kind::kInteger  ? u_.i
+           : kind_ == Kind::kDouble ? static_cast<std::int64_t>(u_.d)
+                                    : 0;
   }
   double as_double() const noexcept {
-    return kind_ == Kind::kDouble ? u_.d : kind_ == Kind::kInteger ? static_cast<double>(u_.i) : 0.0;
+    return kind_ == Kind::kDouble    ? u_.d
+           : kind_ == Kind::kInteger ? static_cast<double>(u_.i)
+                                     : 0.0;
   }
   // kString: the string; kJson: the JSON text; otherwise empty.
   std::string_view as_string() const noexcept {
-    return (kind_ == Kind::kString || kind_ == Kind::kJson) ? std::string_view(*u_.s) : std::string_view();
+    return (kind_ == Kind::kString || kind_ == Kind::kJson) ? std::string_view(*u_.s)
+                                                            : std::string_view();
   }
 
   // Same kind and content (integers and doubles compare by numeric value).
@@ -80,9 +85,12 @@ class Value {
                                 : a.as_double() == b.as_double();
     if (a.kind_ != b.kind_) return false;
     switch (a.kind_) {
-      case Kind::kNull: return true;
-      case Kind::kBool: return a.u_.b == b.u_.b;
-      default: return a.as_string() == b.as_string();
+      case Kind::kNull:
+        return true;
+      case Kind::kBool:
+        return a.u_.b == b.u_.b;
+      default:
+        return a.as_string() == b.as_string();
     }
   }
 
@@ -97,8 +105,10 @@ class Value {
     return v;
   }
   void copy_from(const Value& o) {
-    if (o.kind_ == Kind::kString || o.kind_ == Kind::kJson) u_.s = new std::string(*o.u_.s);
-    else u_ = o.u_;
+    if (o.kind_ == Kind::kString || o.kind_ == Kind::kJson)
+      u_.s = new std::string(*o.u_.s);
+    else
+      u_ = o.u_;
   }
   void reset() noexcept {
     if (kind_ == Kind::kString || kind_ == Kind::kJson) delete u_.s;
