@@ -319,12 +319,19 @@ Status TwinGraph::remove(std::string_view id, bool cascade) {
     Shard& ts = impl_->shard_of(rel.target);
     if (auto t = ts.twins.find(rel.target); t != ts.twins.end()) erase_one(t->second->incoming, r);
   }
+  std::sort(r->incoming.begin(), r->incoming.end());
+  r->incoming.erase(std::unique(r->incoming.begin(), r->incoming.end()), r->incoming.end());
   for (TwinRecord* src : r->incoming) {
     auto& rels = src->relationships;
-    rels.erase(std::remove_if(rels.begin(), rels.end(),
-                              [&](const Relationship& x) { return x.target == r->id; }),
-               rels.end());
+    auto first = std::stable_partition(rels.begin(), rels.end(),
+                                       [&](const Relationship& x) { return x.target != r->id; });
+    std::vector<Relationship> removed(std::make_move_iterator(first),
+                                      std::make_move_iterator(rels.end()));
+    rels.erase(first, rels.end());
     ++src->version;
+    TwinView source_view = src->view();
+    for (const Relationship& rel : removed)
+      impl_->notify({ChangeKind::kRelationshipRemoved, source_view, {}, &rel});
   }
   TwinView view = r->view();
   impl_->notify({ChangeKind::kTwinDeleted, view, {}});
@@ -682,6 +689,62 @@ std::size_t TwinGraph::size() const {
 
 void TwinGraph::add_listener(ChangeListener* listener) {
   impl_->listeners.push_back(listener);
+}
+
+Status TwinGraph::restore(RestoredTwin twin, std::size_t* dropped_slots) {
+  const TwinLayout* layout = this->layout(twin.model);
+  if (!layout)
+    return sdk::not_found(
+        "stored twin uses model " + twin.model + ", which is not in the model set", twin.id);
+  auto record = std::make_unique<TwinRecord>();
+  record->id = std::move(twin.id);
+  record->layout = layout;
+  record->version = twin.version;
+  record->created_at = twin.created_at;
+  record->last_data_at = twin.last_data_at;
+  record->expected_period = twin.expected_period;
+  record->stale = twin.stale;
+  record->slots = std::make_unique<SlotState[]>(layout->slots().size());
+  for (auto& [path, state] : twin.slots) {
+    int i = layout->find(path);
+    if (i < 0) {
+      if (dropped_slots) ++*dropped_slots;
+      continue;
+    }
+    record->slots[static_cast<std::size_t>(i)] = std::move(state);
+  }
+  Shard& shard = impl_->shard_of(record->id);
+  std::unique_lock lock(shard.mutex);
+  TwinRecord* r = record.get();
+  auto [it, inserted] = shard.twins.emplace(std::string_view(r->id), std::move(record));
+  if (!inserted) return {StatusCode::kAlreadyExists, "a twin with this id exists", r->id};
+  auto& list = shard.by_model[&layout->interface()];
+  r->model_position = static_cast<std::uint32_t>(list.size());
+  list.push_back(r);
+  return {};
+}
+
+Status TwinGraph::restore_relationship(std::string_view source, std::string_view name,
+                                       Relationship rel) {
+  std::size_t a = impl_->shard_index(source), b = impl_->shard_index(rel.target);
+  std::vector<std::unique_lock<std::shared_mutex>> locks;
+  locks.emplace_back(impl_->shards[std::min(a, b)]->mutex);
+  if (a != b) locks.emplace_back(impl_->shards[std::max(a, b)]->mutex);
+  Shard& ss = *impl_->shards[a];
+  Shard& ts = *impl_->shards[b];
+  auto s_it = ss.twins.find(source);
+  auto t_it = ts.twins.find(rel.target);
+  if (s_it == ss.twins.end() || t_it == ts.twins.end())
+    return sdk::not_found(
+        "stored relationship '" + std::string(name) + "' joins a twin that is gone",
+        std::string(source));
+  rel.definition = s_it->second->layout->relationship(name);
+  if (!rel.definition)
+    return sdk::not_found("the model no longer has relationship '" + std::string(name) + "'",
+                          std::string(source));
+  t_it->second->incoming.push_back(s_it->second.get());
+  s_it->second->relationships.push_back(std::move(rel));
+  return {};
 }
 
 }  // namespace doppel::twin

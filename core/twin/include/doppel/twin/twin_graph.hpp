@@ -206,6 +206,24 @@ class TwinGraph {
 
   void add_listener(ChangeListener* listener);  // before any change; not owned
 
+  // ---- recovery ---------------------------------------------------------------------------
+  // Puts back a twin exactly as it was stored: no validation of values, no events. Slots whose
+  // path the model no longer has are skipped and counted in `dropped_slots`.
+  struct RestoredTwin {
+    std::string id;
+    std::string model;
+    std::uint64_t version = 1;
+    Timestamp created_at = 0;
+    Timestamp last_data_at = 0;
+    Duration expected_period = 0;
+    bool stale = false;
+    std::vector<std::pair<std::string, SlotState>> slots;
+  };
+  Status restore(RestoredTwin twin, std::size_t* dropped_slots = nullptr);
+  // Puts back a relationship; both twins must exist. No events.
+  Status restore_relationship(std::string_view source, std::string_view name,
+                              Relationship relationship);
+
   // Checks a value for a slot of `layout`: kind, ranges, formats, enum values, nested JSON.
   Status check_value(const TwinLayout& layout, const model::Schema& schema,
                      const Value& value) const;
