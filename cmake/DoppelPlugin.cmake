@@ -1,6 +1,8 @@
 # doppel_add_plugin(NAME <kind>-<name> SOURCES ... [LIBRARIES ...])
 # Builds a plugin as a MODULE library named doppel-<kind>-<name>.so in <build>/plugins/, with
 # hidden symbols (only the entry point is exported) and installs it to lib/doppel/plugins.
+include(GNUInstallDirs)
+
 function(doppel_add_plugin)
   cmake_parse_arguments(ARG "" "NAME" "SOURCES;LIBRARIES" ${ARGN})
   set(target doppel-${ARG_NAME})

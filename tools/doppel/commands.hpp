@@ -38,4 +38,10 @@ struct ModelsSchemaArgs {
 };
 int models_schema(const ModelsSchemaArgs& args);
 
+struct PluginsInspectArgs {
+  std::string library;
+  bool json = false;
+};
+int plugins_inspect(const PluginsInspectArgs& args);
+
 }  // namespace doppel::cli

@@ -53,6 +53,14 @@ int main(int argc, char** argv) {
       "--part", schema.part,
       "all | telemetry | properties | command:NAME:request | command:NAME:response");
 
+  auto* plugins = app.add_subcommand("plugins", "Inspect plugin libraries");
+  plugins->require_subcommand(1);
+  PluginsInspectArgs inspect;
+  auto* inspect_cmd = plugins->add_subcommand(
+      "inspect", "Load a plugin library and print its descriptor and config keys");
+  inspect_cmd->add_option("library", inspect.library, "Path to a plugin .so")->required();
+  inspect_cmd->add_flag("--json", inspect.json, "Print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -72,5 +80,6 @@ int main(int argc, char** argv) {
   if (show_cmd->parsed()) return models_show(show);
   if (convert_cmd->parsed()) return models_convert(convert);
   if (schema_cmd->parsed()) return models_schema(schema);
+  if (inspect_cmd->parsed()) return plugins_inspect(inspect);
   return kExitUsage;
 }

@@ -187,6 +187,45 @@ std::vector<Status> PluginHost::check_config(const sdk::PluginDescriptor& d,
   return problems;
 }
 
+sdk::Expected<PluginHost::Info> PluginHost::inspect(const fs::path& library) const {
+  PluginRequest r;
+  r.name = library.filename().string();
+  r.library = library.string();
+  boost::dll::shared_library lib;
+  try {
+    lib.load(boost::dll::fs::path(library.string()),
+             boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const boost::system::system_error& e) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "cannot load plugin library " + library.string() + ": " + e.what());
+  }
+  if (!lib.has(DOPPEL_PLUGIN_ENTRY_NAME))
+    return Status(
+        StatusCode::kFailedPrecondition,
+        library.string() +
+            " is not a Doppel plugin for this host: it does not export " DOPPEL_PLUGIN_ENTRY_NAME);
+  const sdk::PluginDescriptor* d =
+      lib.get<const sdk::PluginDescriptor*()>(DOPPEL_PLUGIN_ENTRY_NAME)();
+  if (!d || !d->name)
+    return Status(StatusCode::kFailedPrecondition, library.string() + ": incomplete descriptor");
+  Info info{library,
+            d->abi_major,
+            d->abi_minor,
+            d->toolchain ? d->toolchain : "",
+            std::string(sdk::plugin_kind_name(d->kind)),
+            d->name,
+            d->version ? d->version : "",
+            d->description ? d->description : "",
+            {}};
+  for (std::size_t i = 0; i < d->config_field_count; ++i) {
+    const sdk::ConfigField& f = d->config_fields[i];
+    info.config_fields.push_back({f.key, std::string(sdk::config_type_name(f.type)),
+                                  f.default_value ? f.default_value : "",
+                                  f.description ? f.description : "", f.required});
+  }
+  return info;
+}
+
 sdk::Expected<std::unique_ptr<LoadedPlugin>> PluginHost::load(const PluginRequest& request) const {
   auto path = find(request);
   if (!path) return path.status();

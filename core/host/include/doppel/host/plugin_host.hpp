@@ -80,6 +80,19 @@ class PluginHost {
   // toolchain mismatch, wrong kind, unknown/mistyped/missing config keys, configure() errors.
   sdk::Expected<std::unique_ptr<LoadedPlugin>> load(const PluginRequest& request) const;
 
+  // Loads a library only to read its descriptor (no kind expectation, no instance created).
+  struct Info {
+    std::filesystem::path path;
+    std::uint32_t abi_major, abi_minor;
+    std::string toolchain, kind, name, version, description;
+    struct Field {
+      std::string key, type, default_value, description;
+      bool required;
+    };
+    std::vector<Field> config_fields;  // copied: the library is unloaded again
+  };
+  sdk::Expected<Info> inspect(const std::filesystem::path& library) const;
+
   // Checks a config block against declared fields; all problems, one per Status.
   static std::vector<sdk::Status> check_config(const sdk::PluginDescriptor& descriptor,
                                                const sdk::ConfigNode& config);
