@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "test_config_node.hpp"
+#include "doppel/testing/test_config_node.hpp"
 
 namespace doppel::host {
 namespace {
