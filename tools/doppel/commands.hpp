@@ -38,6 +38,18 @@ struct ModelsSchemaArgs {
 };
 int models_schema(const ModelsSchemaArgs& args);
 
+struct ValidateArgs {
+  std::string deployment;
+  bool json = false;
+};
+int validate(const ValidateArgs& args);
+
+struct RunArgs {
+  std::string deployment;
+  std::vector<std::string> plugin_path;
+};
+int run(const RunArgs& args);
+
 struct PluginsInspectArgs {
   std::string library;
   bool json = false;

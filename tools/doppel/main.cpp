@@ -53,6 +53,20 @@ int main(int argc, char** argv) {
       "--part", schema.part,
       "all | telemetry | properties | command:NAME:request | command:NAME:response");
 
+  ValidateArgs validate_args;
+  auto* validate_cmd = app.add_subcommand(
+      "validate",
+      "Check a deployment file, its models and every plugin's config; report all errors at once");
+  validate_cmd->add_option("deployment", validate_args.deployment, "Deployment file (YAML)")
+      ->required();
+  validate_cmd->add_flag("--json", validate_args.json, "Print {\"valid\": ..., \"errors\": [...]}");
+
+  RunArgs run_args;
+  auto* run_cmd = app.add_subcommand("run", "Run a deployment until SIGINT/SIGTERM");
+  run_cmd->add_option("deployment", run_args.deployment, "Deployment file (YAML)")->required();
+  run_cmd->add_option("--plugin-path", run_args.plugin_path,
+                      "Extra folders to search for plugin libraries");
+
   auto* plugins = app.add_subcommand("plugins", "Inspect plugin libraries");
   plugins->require_subcommand(1);
   PluginsInspectArgs inspect;
@@ -81,5 +95,7 @@ int main(int argc, char** argv) {
   if (convert_cmd->parsed()) return models_convert(convert);
   if (schema_cmd->parsed()) return models_schema(schema);
   if (inspect_cmd->parsed()) return plugins_inspect(inspect);
+  if (validate_cmd->parsed()) return validate(validate_args);
+  if (run_cmd->parsed()) return run(run_args);
   return kExitUsage;
 }

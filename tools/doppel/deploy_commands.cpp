@@ -1,0 +1,99 @@
+// doppel validate | run
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+
+#include "commands.hpp"
+#include "doppel/runtime/deployment.hpp"
+#include "doppel/runtime/runtime.hpp"
+
+namespace doppel::cli {
+
+namespace {
+
+int print_load_errors(const runtime::DeploymentLoad& load, bool json) {
+  if (json) {
+    std::string out = "{\"valid\": false, \"errors\": [";
+    bool first = true;
+    for (const auto& d : load.diagnostics.items) {
+      if (d.severity != model::Severity::kError) continue;
+      out += (first ? "" : ", ") + model::diagnostic_to_json(d);
+      first = false;
+    }
+    std::printf("%s]}\n", out.c_str());
+  } else {
+    for (const auto& d : load.diagnostics.items)
+      std::fprintf(stderr, "%s\n", model::format_diagnostic(d).c_str());
+    std::fprintf(stderr, "%zu error(s)\n", load.diagnostics.error_count());
+  }
+  return kExitInvalid;
+}
+
+}  // namespace
+
+int validate(const ValidateArgs& args) {
+  if (!std::filesystem::exists(args.deployment)) {
+    std::fprintf(stderr, "doppel: %s: no such file\n", args.deployment.c_str());
+    return kExitUsage;
+  }
+  runtime::DeploymentLoad load = runtime::load_deployment(args.deployment);
+  if (!load.ok()) return print_load_errors(load, args.json);
+  // Plugin libraries and their configs are checked by loading (not starting) them.
+  runtime::RuntimeOptions options;
+  options.start_plugins = false;
+  options.log = std::make_unique<runtime::Log>(
+      "validate", runtime::LogOptions{sdk::LogLevel::kError, runtime::LogFormat::kText});
+  std::size_t twins = load.deployment->twin_count();
+  std::size_t plugins = load.deployment->plugins.size();
+  runtime::Runtime rt(std::move(*load.deployment), load.models, std::move(options));
+  auto checked = rt.start();
+  if (!checked) {
+    if (args.json)
+      std::printf("{\"valid\": false, \"errors\": [%s]}\n",
+                  twin::Value::string(checked.status().message()).to_json().c_str());
+    else
+      std::fprintf(stderr, "%s\n", checked.status().to_string().c_str());
+    return kExitInvalid;
+  }
+  if (args.json)
+    std::printf("{\"valid\": true, \"twins\": %zu, \"plugins\": %zu}\n", twins, plugins);
+  else
+    std::printf("ok: %zu twin%s, %zu plugin%s\n", twins, twins == 1 ? "" : "s", plugins,
+                plugins == 1 ? "" : "s");
+  return kExitOk;
+}
+
+int run(const RunArgs& args) {
+  if (!std::filesystem::exists(args.deployment)) {
+    std::fprintf(stderr, "doppel: %s: no such file\n", args.deployment.c_str());
+    return kExitUsage;
+  }
+  // Signals go to this thread only (sigwait below); every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::fprintf(stderr, "loading %s\n", args.deployment.c_str());
+  runtime::DeploymentLoad load = runtime::load_deployment(args.deployment);
+  if (!load.ok()) return print_load_errors(load, false);
+  runtime::RuntimeOptions options;
+  for (const auto& p : args.plugin_path)
+    options.plugin_path.emplace_back(p);
+  runtime::Runtime rt(std::move(*load.deployment), load.models, std::move(options));
+  auto started = rt.start();
+  if (!started) {
+    std::fprintf(stderr, "doppel: cannot start:\n%s\n", started.status().to_string().c_str());
+    return kExitInvalid;
+  }
+  rt.log().info("running; stop with Ctrl-C or SIGTERM", {{"deployment", rt.deployment().name}});
+  int sig = 0;
+  sigwait(&signals, &sig);
+  rt.log().info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  rt.stop();
+  return kExitOk;
+}
+
+}  // namespace doppel::cli
