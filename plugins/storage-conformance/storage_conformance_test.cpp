@@ -204,7 +204,7 @@ TEST_P(StorageConformance, DownsampledHistoryAggregatesPerStep) {
   const sdk::Timestamp t0 = 1'700'000'040 * kSec;  // a whole minute
   ASSERT_EQ(t0 % (60 * kSec), 0);
   std::vector<sdk::Sample> samples;
-  std::string series = "pump\0flow";
+  const std::string series("pump\0flow", 9);
   for (int i = 0; i < 180; ++i)
     samples.push_back({series, t0 + i * kSec, static_cast<double>(i)});
   write({}, samples);
@@ -225,12 +225,13 @@ TEST_P(StorageConformance, DownsampledHistoryAggregatesPerStep) {
 
 TEST_P(StorageConformance, TrimHistoryDropsOldSamples) {
   const sdk::Timestamp t0 = 1'700'000'000 * kSec;
-  write({}, {{"a\0x", t0, 1}, {"a\0x", t0 + 10 * kSec, 2}, {"b\0x", t0, 3}});
+  const std::string ax("a\0x", 3), bx("b\0x", 3);
+  write({}, {{ax, t0, 1}, {ax, t0 + 10 * kSec, 2}, {bx, t0, 3}});
   ASSERT_TRUE(storage_->trim_history("a", t0 + 5 * kSec));
-  auto a = history("a\0x", 0, t0 + 100 * kSec, 0);
+  auto a = history(ax, 0, t0 + 100 * kSec, 0);
   ASSERT_EQ(a.size(), 1u);
   EXPECT_DOUBLE_EQ(a[0].last, 2);
-  EXPECT_EQ(history("b\0x", 0, t0 + 100 * kSec, 0).size(), 1u);  // other prefixes untouched
+  EXPECT_EQ(history(bx, 0, t0 + 100 * kSec, 0).size(), 1u);  // other prefixes untouched
 }
 
 TEST_P(StorageConformance, StatsCountRecords) {
@@ -245,8 +246,10 @@ TEST_P(StorageConformance, StatsCountRecords) {
 TEST_P(StorageConformance, DurablePluginsRecoverEverythingAfterReload) {
   if (!GetParam().durable)
     GTEST_SKIP() << GetParam().library << " keeps nothing across restarts by design";
-  write({{Table::kTwins, false, "twin\0", "header"}, {Table::kRelationships, false, "r", "x"}},
-        {{"twin\0t", 5 * kSec, 42}});
+  using namespace std::string_literals;
+  const std::string header_key = "twin\0"s, series = "twin\0t"s;
+  write({{Table::kTwins, false, header_key, "header"}, {Table::kRelationships, false, "r", "x"}},
+        {{series, 5 * kSec, 42}});
   ASSERT_TRUE(storage_->flush());
   open();
   EXPECT_EQ(get(Table::kTwins, std::string("twin\0", 5)), "header");
