@@ -47,7 +47,9 @@ bool get_str(std::string_view& in, std::string_view& s) {
   return true;
 }
 
-void encode_slot(const SlotState& s, std::string& out) {
+// A slot record also carries the twin's version after the change that wrote it, so reported
+// updates (the hot path) need not rewrite the twin header: recovery takes the newest.
+void encode_slot(const SlotState& s, std::uint64_t twin_version, std::string& out) {
   out.push_back(kSlotTag);
   Persistence::encode_value(s.reported, out);
   put<std::int64_t>(out, s.reported_at);
@@ -56,16 +58,17 @@ void encode_slot(const SlotState& s, std::string& out) {
   put<std::int64_t>(out, s.desired_at);
   put<std::uint32_t>(out, s.desired_version);
   put<std::uint8_t>(out, static_cast<std::uint8_t>(s.sync));
+  put<std::uint64_t>(out, twin_version);
 }
 
-bool decode_slot(std::string_view in, SlotState& s) {
+bool decode_slot(std::string_view in, SlotState& s, std::uint64_t& twin_version) {
   char tag;
   std::uint8_t sync;
   if (!get(in, tag) || tag != kSlotTag) return false;
   if (!Persistence::decode_value(in, s.reported) || !get(in, s.reported_at) ||
       !get(in, s.reported_version) || !Persistence::decode_value(in, s.desired) ||
       !get(in, s.desired_at) || !get(in, s.desired_version) || !get(in, sync) ||
-      sync > static_cast<std::uint8_t>(twin::SyncStatus::kTimedOut))
+      sync > static_cast<std::uint8_t>(twin::SyncStatus::kTimedOut) || !get(in, twin_version))
     return false;
   s.sync = static_cast<twin::SyncStatus>(sync);
   return true;
@@ -227,7 +230,7 @@ void Persistence::on_change(const twin::ChangeEvent& e) noexcept {
     const auto& info = t.layout->slots()[static_cast<std::size_t>(i)];
     put_op(
         Table::kTwins, false, [&] { p.key(t.id, info.path); },
-        [&] { encode_slot(t.slots[static_cast<std::size_t>(i)], p.bytes); });
+        [&] { encode_slot(t.slots[static_cast<std::size_t>(i)], t.version, p.bytes); });
   };
   try {
     switch (e.kind) {
@@ -238,7 +241,7 @@ void Persistence::on_change(const twin::ChangeEvent& e) noexcept {
             slot(static_cast<int>(i));
         break;
       case ChangeKind::kReported:
-        header();
+        // No header: the slot records carry the new version (see encode_slot).
         for (const twin::SlotChange& c : e.slots) {
           slot(c.slot);
           const auto& info = t.layout->slots()[static_cast<std::size_t>(c.slot)];
@@ -334,6 +337,7 @@ class Collect final : public sdk::RecordVisitor {
 
 sdk::Expected<RecoveryReport> Persistence::recover(twin::TwinGraph& graph) {
   RecoveryReport report;
+  std::uint64_t header_version = 0;  // as the header says, before newer slot records
   std::optional<twin::TwinGraph::RestoredTwin> current;
   auto flush = [&] {
     if (!current) return;
@@ -367,6 +371,7 @@ sdk::Expected<RecoveryReport> Persistence::recover(twin::TwinGraph& graph) {
       t.id = std::string(id);
       t.model = std::string(model);
       t.stale = stale != 0;
+      header_version = t.version;
       current = std::move(t);
       return true;
     }
@@ -375,10 +380,17 @@ sdk::Expected<RecoveryReport> Persistence::recover(twin::TwinGraph& graph) {
       return true;
     }
     SlotState s;
-    if (!decode_slot(value, s)) {
+    std::uint64_t twin_version = 0;
+    if (!decode_slot(value, s, twin_version)) {
       report.problems.push_back(std::string(id) + "/" + std::string(path) +
                                 ": unreadable state record");
       return true;
+    }
+    // Written after the header (a reported update): the twin moved on, and was fresh then.
+    if (twin_version > header_version) {
+      current->version = std::max(current->version, twin_version);
+      current->stale = false;
+      current->last_data_at = std::max(current->last_data_at, s.reported_at);
     }
     current->slots.emplace_back(std::string(path), std::move(s));
     return true;

@@ -23,6 +23,17 @@ class DurableDone final : public sdk::WriteCallback {
   std::uint64_t version_;
 };
 
+// Acknowledges every update of a worker batch when its single storage write completes.
+class FanOutDone final : public sdk::WriteCallback {
+ public:
+  std::vector<std::pair<UpdateDone, std::uint64_t>> items;
+  void done(const sdk::Status& status) noexcept override {
+    for (auto& [fn, version] : items)
+      if (fn) fn(status, version);
+    delete this;
+  }
+};
+
 struct Queue {
   std::mutex mutex;
   std::condition_variable ready;
@@ -58,6 +69,29 @@ struct UpdatePipeline::Impl {
 
   Impl(twin::TwinGraph& g, Persistence* p) : graph(g), persistence(p) {}
 
+  // Applies a worker's batch and persists it with ONE storage write: every update of the batch
+  // is acknowledged when that write is durable. Rejected updates are answered at once.
+  void apply_batch(std::deque<std::pair<TwinUpdate, UpdateDone>>& batch) {
+    if (!persistence) {
+      for (auto& [update, done] : batch)
+        apply(graph, nullptr, update, std::move(done));
+      return;
+    }
+    auto* fan_out = new FanOutDone();
+    fan_out->items.reserve(batch.size());
+    for (auto& [u, done] : batch) {
+      auto result = u.desired ? graph.desire(u.twin, u.writes, u.if_match)
+                              : graph.report(u.twin, u.writes, u.if_match);
+      if (!result) {
+        // This update produced no records: nothing of it is pending.
+        if (done) done(result.status(), 0);
+        continue;
+      }
+      fan_out->items.emplace_back(std::move(done), *result);
+    }
+    persistence->commit(fan_out);
+  }
+
   void run(Queue& q) {
     std::unique_lock lock(q.mutex);
     while (true) {
@@ -67,8 +101,7 @@ struct UpdatePipeline::Impl {
       q.items.clear();
       q.in_flight = batch.size();
       lock.unlock();
-      for (auto& [update, done] : batch)
-        apply(graph, persistence, update, std::move(done));
+      apply_batch(batch);
       lock.lock();
       q.in_flight = 0;
       q.idle.notify_all();

@@ -1,6 +1,8 @@
 // storage-memory: every table and telemetry series in RAM. The default storage of a deployment
-// that names none; nothing survives a restart.
+// that names none; nothing survives a restart. Keys are spread over lock stripes so that
+// writers of different twins do not queue on one lock.
 #include <algorithm>
+#include <array>
 #include <map>
 #include <mutex>
 #include <new>
@@ -20,8 +22,24 @@ using sdk::Status;
 using sdk::Table;
 using sdk::Timestamp;
 
-struct Series {
-  std::vector<std::pair<Timestamp, double>> samples;  // sorted by time
+constexpr std::size_t kStripes = 16;
+
+struct Hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Records hash to a stripe by their twin (the key up to its first NUL), so one twin's records
+// share a stripe and a batch usually locks one.
+std::size_t stripe_of(std::string_view key) {
+  return Hash{}(key.substr(0, key.find('\0'))) % kStripes;
+}
+
+struct Stripe {
+  mutable std::shared_mutex mutex;
+  std::map<std::string, std::string, std::less<>> tables[sdk::kTableCount];
+  std::unordered_map<std::string, std::vector<std::pair<Timestamp, double>>, Hash, std::equal_to<>>
+      series;
 };
 
 class MemoryStorage final : public sdk::StoragePlugin {
@@ -33,36 +51,38 @@ class MemoryStorage final : public sdk::StoragePlugin {
   void write(const sdk::WriteBatch& batch, sdk::WriteCallback* done) noexcept override {
     Status status;
     try {
-      std::unique_lock lock(mutex_);  // one lock: the batch is atomic for readers
+      // Lock every stripe the batch touches, in index order: readers see all of it or none.
+      std::uint32_t mask = 0;
+      for (const sdk::WriteOp& op : batch.ops)
+        mask |= 1u << stripe_of(op.key);
+      for (const sdk::Sample& s : batch.samples)
+        mask |= 1u << stripe_of(s.series);
+      std::array<std::unique_lock<std::shared_mutex>, kStripes> locks;
+      for (std::size_t i = 0; i < kStripes; ++i)
+        if (mask & (1u << i)) locks[i] = std::unique_lock(stripes_[i].mutex);
       for (const sdk::WriteOp& op : batch.ops) {
-        auto& table = tables_[static_cast<std::size_t>(op.table)];
+        auto& table = stripes_[stripe_of(op.key)].tables[static_cast<std::size_t>(op.table)];
         if (op.erase) {
           auto it = table.find(op.key);
-          if (it != table.end()) {
-            bytes_ -= it->first.size() + it->second.size();
-            table.erase(it);
-          }
+          if (it != table.end()) table.erase(it);
         } else {
           auto [it, inserted] = table.try_emplace(std::string(op.key));
-          if (!inserted)
-            bytes_ -= it->second.size();
-          else
-            bytes_ += it->first.size();
           it->second.assign(op.value);
-          bytes_ += op.value.size();
         }
       }
       for (const sdk::Sample& s : batch.samples) {
-        auto it = series_.find(s.series);
-        if (it == series_.end()) it = series_.emplace(std::string(s.series), Series{}).first;
-        auto& v = it->second.samples;
+        auto& series = stripes_[stripe_of(s.series)].series;
+        auto it = series.find(s.series);
+        if (it == series.end())
+          it = series.emplace(std::string(s.series), std::vector<std::pair<Timestamp, double>>{})
+                   .first;
+        auto& v = it->second;
         if (v.empty() || v.back().first <= s.time)
           v.emplace_back(s.time, s.value);
         else
-          v.insert(std::upper_bound(v.begin(), v.end(), std::make_pair(s.time, -1e308),
-                                    [](const auto& a, const auto& b) { return a.first < b.first; }),
+          v.insert(std::upper_bound(v.begin(), v.end(), s.time,
+                                    [](Timestamp t, const auto& x) { return t < x.first; }),
                    {s.time, s.value});
-        ++samples_;
       }
     } catch (const std::bad_alloc&) {
       status = Status(sdk::StatusCode::kUnavailable, "out of memory");
@@ -71,8 +91,9 @@ class MemoryStorage final : public sdk::StoragePlugin {
   }
 
   Status get(Table table, std::string_view key, sdk::RecordVisitor& out) noexcept override {
-    std::shared_lock lock(mutex_);
-    const auto& t = tables_[static_cast<std::size_t>(table)];
+    const Stripe& s = stripes_[stripe_of(key)];
+    std::shared_lock lock(s.mutex);
+    const auto& t = s.tables[static_cast<std::size_t>(table)];
     auto it = t.find(key);
     if (it == t.end()) return sdk::not_found("no record");
     out.visit(it->first, it->second);
@@ -80,20 +101,32 @@ class MemoryStorage final : public sdk::StoragePlugin {
   }
 
   Status scan(Table table, std::string_view prefix, sdk::RecordVisitor& visitor) noexcept override {
-    std::shared_lock lock(mutex_);
-    const auto& t = tables_[static_cast<std::size_t>(table)];
-    for (auto it = t.lower_bound(prefix);
-         it != t.end() && std::string_view(it->first).starts_with(prefix); ++it)
-      if (!visitor.visit(it->first, it->second)) break;
-    return {};
+    try {
+      // Gather the matching records of every stripe, then visit them in key order.
+      std::vector<std::pair<std::string, std::string>> rows;
+      for (const Stripe& s : stripes_) {
+        std::shared_lock lock(s.mutex);
+        const auto& t = s.tables[static_cast<std::size_t>(table)];
+        for (auto it = t.lower_bound(prefix);
+             it != t.end() && std::string_view(it->first).starts_with(prefix); ++it)
+          rows.emplace_back(it->first, it->second);
+      }
+      std::sort(rows.begin(), rows.end());
+      for (const auto& [k, v] : rows)
+        if (!visitor.visit(k, v)) break;
+      return {};
+    } catch (const std::bad_alloc&) {
+      return Status(sdk::StatusCode::kUnavailable, "out of memory");
+    }
   }
 
   Status history(std::string_view series, Timestamp from, Timestamp to, sdk::Duration step,
                  sdk::HistoryVisitor& visitor) noexcept override {
-    std::shared_lock lock(mutex_);
-    auto it = series_.find(series);
-    if (it == series_.end()) return {};
-    const auto& v = it->second.samples;
+    const Stripe& stripe = stripes_[stripe_of(series)];
+    std::shared_lock lock(stripe.mutex);
+    auto it = stripe.series.find(series);
+    if (it == stripe.series.end()) return {};
+    const auto& v = it->second;
     auto first = std::lower_bound(v.begin(), v.end(), from,
                                   [](const auto& s, Timestamp t) { return s.first < t; });
     if (step <= 0) {
@@ -125,13 +158,14 @@ class MemoryStorage final : public sdk::StoragePlugin {
   }
 
   Status trim_history(std::string_view prefix, Timestamp older_than) noexcept override {
-    std::unique_lock lock(mutex_);
-    for (auto& [name, s] : series_) {
-      if (!std::string_view(name).starts_with(prefix)) continue;
-      auto end = std::lower_bound(s.samples.begin(), s.samples.end(), older_than,
-                                  [](const auto& x, Timestamp t) { return x.first < t; });
-      samples_ -= static_cast<std::uint64_t>(end - s.samples.begin());
-      s.samples.erase(s.samples.begin(), end);
+    for (Stripe& stripe : stripes_) {
+      std::unique_lock lock(stripe.mutex);
+      for (auto& [name, v] : stripe.series) {
+        if (!std::string_view(name).starts_with(prefix)) continue;
+        auto end = std::lower_bound(v.begin(), v.end(), older_than,
+                                    [](const auto& x, Timestamp t) { return x.first < t; });
+        v.erase(v.begin(), end);
+      }
     }
     return {};
   }
@@ -139,25 +173,24 @@ class MemoryStorage final : public sdk::StoragePlugin {
   Status flush() noexcept override { return {}; }
 
   sdk::StorageStats stats() noexcept override {
-    std::shared_lock lock(mutex_);
     sdk::StorageStats st;
-    st.bytes_in_memory = bytes_ + samples_ * sizeof(std::pair<Timestamp, double>);
-    for (const auto& t : tables_)
-      st.records += t.size();
-    st.samples = samples_;
+    for (const Stripe& s : stripes_) {
+      std::shared_lock lock(s.mutex);
+      for (const auto& t : s.tables) {
+        st.records += t.size();
+        for (const auto& [k, v] : t)
+          st.bytes_in_memory += k.size() + v.size();
+      }
+      for (const auto& [name, v] : s.series) {
+        st.samples += v.size();
+        st.bytes_in_memory += name.size() + v.size() * sizeof(v[0]);
+      }
+    }
     return st;
   }
 
  private:
-  mutable std::shared_mutex mutex_;
-  std::map<std::string, std::string, std::less<>> tables_[sdk::kTableCount];
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, Series, Hash, std::equal_to<>> series_;
-  std::uint64_t bytes_ = 0;
-  std::uint64_t samples_ = 0;
+  std::array<Stripe, kStripes> stripes_;
 };
 
 const sdk::PluginDescriptor kDescriptor{

@@ -67,14 +67,27 @@ std::string history_key(std::string_view series, Timestamp bucket) {
   return k;
 }
 
-// History values are runs of (time, value) pairs; merging appends them.
-class AppendSamples final : public rocksdb::AssociativeMergeOperator {
+// History values are runs of (time, value) pairs; merging appends them. Full and partial
+// merges concatenate all operands in one pass (pairwise merging would copy quadratically).
+class AppendSamples final : public rocksdb::MergeOperator {
  public:
-  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
-             std::string* out, rocksdb::Logger*) const override {
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    std::size_t size = in.existing_value ? in.existing_value->size() : 0;
+    for (const rocksdb::Slice& s : in.operand_list)
+      size += s.size();
+    out->new_value.clear();
+    out->new_value.reserve(size);
+    if (in.existing_value)
+      out->new_value.append(in.existing_value->data(), in.existing_value->size());
+    for (const rocksdb::Slice& s : in.operand_list)
+      out->new_value.append(s.data(), s.size());
+    return true;
+  }
+  bool PartialMergeMulti(const rocksdb::Slice&, const std::deque<rocksdb::Slice>& operands,
+                         std::string* out, rocksdb::Logger*) const override {
     out->clear();
-    if (existing) out->assign(existing->data(), existing->size());
-    out->append(value.data(), value.size());
+    for (const rocksdb::Slice& s : operands)
+      out->append(s.data(), s.size());
     return true;
   }
   const char* Name() const override { return "DoppelAppendSamples"; }
@@ -171,6 +184,9 @@ class RocksStorage final : public sdk::StoragePlugin {
       cf.OptimizeLevelStyleCompaction();
       rocksdb::ColumnFamilyOptions history_cf = cf;
       history_cf.merge_operator = std::make_shared<AppendSamples>();
+      // Folds a block's appends once a few pile up in the memtable, so reading recent history
+      // does not walk one entry per sample.
+      history_cf.max_successive_merges = 8;
       std::vector<rocksdb::ColumnFamilyDescriptor> families = {
           {rocksdb::kDefaultColumnFamilyName, cf},
           {"twins", cf},
@@ -241,13 +257,21 @@ class RocksStorage final : public sdk::StoragePlugin {
           current_.Put(cf, rocksdb::Slice(op.key.data(), op.key.size()),
                        rocksdb::Slice(op.value.data(), op.value.size()));
       }
+      // Samples of one block in one batch become one merge operand.
+      std::string key, run;
       for (const sdk::Sample& s : batch.samples) {
-        std::string key = history_key(s.series, bucket_of(s.time));
+        std::string k = history_key(s.series, bucket_of(s.time));
+        if (k != key) {
+          if (!run.empty()) current_.Merge(handles_[6], key, run);
+          key = std::move(k);
+          run.clear();
+        }
         char pair[16];
         std::memcpy(pair, &s.time, 8);
         std::memcpy(pair + 8, &s.value, 8);
-        current_.Merge(handles_[6], key, rocksdb::Slice(pair, 16));
+        run.append(pair, 16);
       }
+      if (!run.empty()) current_.Merge(handles_[6], key, run);
       if (done) callbacks_.push_back(done);
       ++pending_;
       if (pending_ >= config_.max_batch)

@@ -14,15 +14,16 @@ namespace doppel::testing {
 class StorageFixture {
  public:
   // library: "memory" or "rocksdb" (then `dir` holds the database).
-  explicit StorageFixture(std::string library, std::string dir = "")
-      : library_(std::move(library)), dir_(std::move(dir)) {}
+  explicit StorageFixture(std::string library, std::string dir = "",
+                          std::string durability = "sync")
+      : library_(std::move(library)), dir_(std::move(dir)), durability_(std::move(durability)) {}
 
   sdk::Status open() {
     plugin_.reset();
     config_ = TestConfigNode::map();
     if (library_ == "rocksdb") {
       config_->set("path", sdk::ConfigNode::Type::kString, dir_);
-      config_->set("durability", sdk::ConfigNode::Type::kString, "sync");
+      config_->set("durability", sdk::ConfigNode::Type::kString, durability_);
     }
     host::PluginRequest req;
     req.name = "store";
@@ -44,7 +45,7 @@ class StorageFixture {
   sdk::StoragePlugin& storage() { return plugin_->as<sdk::StoragePlugin>(); }
 
  private:
-  std::string library_, dir_;
+  std::string library_, dir_, durability_;
   TestLog log_;
   FakeClock clock_;
   TestMetrics metrics_;
