@@ -207,13 +207,15 @@ std::string Persistence::series_key(std::string_view twin, std::string_view path
   return k;
 }
 
-Persistence::Persistence(sdk::StoragePlugin& storage) : storage_(storage) {}
+Persistence::Persistence(sdk::StoragePlugin& storage)
+    : storage_(storage), state_records_(storage.durable()) {}
 Persistence::~Persistence() = default;
 
 void Persistence::on_change(const twin::ChangeEvent& e) noexcept {
   Pending& p = t_pending;
   const twin::TwinView& t = e.twin;
   auto put_op = [&](Table table, bool erase, auto&& write_key, auto&& write_value) {
+    if (!state_records_) return;  // non-durable storage: the graph is the only copy of state
     PendingOp op{table, erase, p.mark(), 0, 0, 0};
     write_key();
     op.key_end = p.mark();

@@ -80,6 +80,26 @@ void commit(Persistence& p) {
   ASSERT_TRUE(w.status) << w.status.to_string();
 }
 
+TEST(Persistence, NonDurableStorageGetsHistoryButNoStateRecords) {
+  testing::StorageFixture store("memory");
+  ASSERT_TRUE(store.open());
+  ASSERT_FALSE(store.storage().durable());
+  Persistence persistence(store.storage());
+  twin::TwinGraph graph(models(), {1});
+  graph.add_listener(&persistence);
+  ASSERT_TRUE(graph.create({"m1", "dtmi:test:Motor;1", {{"serial", Value::string("x")}}, 0}));
+  SlotWrite t[] = {{"temperature", Value::number(1)}};
+  ASSERT_TRUE(graph.report("m1", t));
+  commit(persistence);
+  struct Count final : sdk::RecordVisitor {
+    int n = 0;
+    bool visit(std::string_view, std::string_view) noexcept override { return ++n, true; }
+  } records;
+  ASSERT_TRUE(store.storage().scan(sdk::Table::kTwins, "", records));
+  EXPECT_EQ(records.n, 0);
+  EXPECT_EQ(store.storage().stats().samples, 1u);
+}
+
 TEST(Persistence, ValuesRoundTrip) {
   for (const Value& v : {Value(), Value::boolean(true), Value::integer(-7), Value::number(2.5),
                          Value::string("a\0b"), Value::json(R"({"max": 3})")}) {
@@ -98,7 +118,8 @@ TEST(Persistence, ValuesRoundTrip) {
 }
 
 TEST(Persistence, RecoveryRestoresTheExactState) {
-  testing::StorageFixture store("memory");
+  testing::TempDir dir;
+  testing::StorageFixture store("rocksdb", (dir.path() / "db").string());
   ASSERT_TRUE(store.open());
   auto registry = models();
   testing::FakeClock clock;

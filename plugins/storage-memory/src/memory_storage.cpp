@@ -171,6 +171,7 @@ class MemoryStorage final : public sdk::StoragePlugin {
   }
 
   Status flush() noexcept override { return {}; }
+  bool durable() const noexcept override { return false; }
 
   sdk::StorageStats stats() noexcept override {
     sdk::StorageStats st;

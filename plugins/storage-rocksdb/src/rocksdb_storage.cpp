@@ -423,6 +423,8 @@ class RocksStorage final : public sdk::StoragePlugin {
     return {};
   }
 
+  bool durable() const noexcept override { return true; }
+
   sdk::StorageStats stats() noexcept override {
     sdk::StorageStats st;
     try {

@@ -22,7 +22,8 @@ struct RecoveryReport {
 
 class Persistence final : public twin::ChangeListener {
  public:
-  // `storage` must outlive this object. Register with graph.add_listener(this).
+  // `storage` must outlive this object. Register with graph.add_listener(this). With storage
+  // that is not durable (memory), twin state records are not written: only telemetry history.
   explicit Persistence(sdk::StoragePlugin& storage);
   ~Persistence() override;
 
@@ -48,6 +49,7 @@ class Persistence final : public twin::ChangeListener {
 
  private:
   sdk::StoragePlugin& storage_;
+  bool state_records_;  // false for non-durable storage: only history goes there
 };
 
 }  // namespace doppel::runtime

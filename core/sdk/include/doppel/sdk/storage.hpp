@@ -101,6 +101,9 @@ class StoragePlugin : public Plugin {
   // Blocks until every accepted write is durable.
   virtual Status flush() noexcept = 0;
   virtual StorageStats stats() noexcept = 0;
+  // Whether what is written survives a restart. When it does not (memory storage), the runtime
+  // keeps twin state only in its graph and writes history, dead letters and plugin state here.
+  virtual bool durable() const noexcept = 0;
 };
 
 }  // namespace doppel::sdk
