@@ -354,11 +354,9 @@ void navigate(std::string_view json, const std::vector<std::string>& segs, std::
 }  // namespace
 
 void Evaluator::twin_path(const Expr& e, const TwinView& twin, Operand& out) {
-  Cache& c = caches_[static_cast<std::size_t>(e.cache)];
-  if (c.layout != twin.layout) {
-    c.layout = twin.layout;
-    c.resolved = resolve(*twin.layout, e.segments);
-  }
+  bool fresh = false;
+  Entry& c = caches_[static_cast<std::size_t>(e.cache)].find(twin.layout, fresh);
+  if (fresh) c.resolved = resolve(*twin.layout, e.segments);
   const Resolved& r = c.resolved;
   const SlotState* slot = r.slot >= 0 ? &twin.slots[static_cast<std::size_t>(r.slot)] : nullptr;
   switch (r.kind) {
@@ -545,9 +543,9 @@ Tri Evaluator::call(const Expr& e, const Env& env) {
   using K = Operand::Kind;
   if (e.func == Func::kIsOfModel) {
     const TwinView* twin = env.twins[static_cast<std::size_t>(e.binding)];
-    Cache& c = caches_[static_cast<std::size_t>(e.cache)];
-    if (c.layout != twin->layout) {
-      c.layout = twin->layout;
+    bool fresh = false;
+    Entry& c = caches_[static_cast<std::size_t>(e.cache)].find(twin->layout, fresh);
+    if (fresh) {
       const model::Interface& i = twin->layout->interface();
       c.is_of_model = e.exact ? i.id == e.model : i.is_a(e.model);
     }

@@ -55,7 +55,7 @@ struct Env {
 };
 
 // Per-run caches, indexed by Expr::cache: a path's resolution and IS_OF_MODEL's answer for the
-// layout seen last (scans meet long runs of one layout).
+// last few layouts seen (a scan meets a handful of models, interleaved).
 class Evaluator {
  public:
   explicit Evaluator(const Ast& ast) : caches_(static_cast<std::size_t>(ast.cache_slots)) {}
@@ -84,10 +84,28 @@ class Evaluator {
     int slot = -1;
     std::size_t json_from = 0;
   };
-  struct Cache {
+  struct Entry {
     const TwinLayout* layout = nullptr;
     Resolved resolved;
     bool is_of_model = false;
+  };
+  struct Cache {
+    static constexpr std::size_t kWays = 4;
+    Entry entries[kWays];
+    std::size_t next = 0;  // round-robin replacement
+    // The entry for `layout`; `fresh` tells whether the caller must fill it.
+    Entry& find(const TwinLayout* layout, bool& fresh) {
+      for (Entry& e : entries)
+        if (e.layout == layout) {
+          fresh = false;
+          return e;
+        }
+      Entry& e = entries[next];
+      next = (next + 1) % kWays;
+      e.layout = layout;
+      fresh = true;
+      return e;
+    }
   };
 
   void twin_path(const Expr& e, const TwinView& twin, Operand& out);

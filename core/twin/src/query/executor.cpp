@@ -218,9 +218,17 @@ class Execution {
   void for_each_start(Fn&& fn) {
     std::function<bool(const TwinView&)> visit = std::forward<Fn>(fn);
     switch (plan_.kind) {
-      case StartPlan::Kind::kScan:
-        graph_.for_each(visit);
+      case StartPlan::Kind::kScan: {
+        // Model by model: the graph keeps a vector of twins per model and shard, which walks
+        // about 4x faster than for_each()'s hash-map nodes (see docs/query.md, Performance).
+        bool go_on = true;
+        auto until_stopped = [&](const TwinView& v) { return go_on = visit(v); };
+        for (const model::Interface* i : graph_.models().interfaces()) {
+          graph_.for_each_of_model(i->id, true, until_stopped);
+          if (!go_on) return;
+        }
         return;
+      }
       case StartPlan::Kind::kModel:
         graph_.for_each_of_model(plan_.model, plan_.exact, visit);
         return;
