@@ -346,6 +346,8 @@ TEST_F(QueryTest, ComparisonsAndLogic) {
   EXPECT_EQ(ids("T.name = 'Line 7'"), V{"line-7"});
   EXPECT_EQ(ids("T.$dtId = 'nope'"), V{});
   EXPECT_EQ(ids("1 = 1 AND T.$dtId = 'm2'"), V{"m2"});
+  EXPECT_EQ(ids("T.speed<-1"), V{});  // '<' then -1, not an incoming arrow
+  EXPECT_EQ(ids("T.speed>-1 AND T.serial = \"SN-1\""), V{"m1"});  // double quotes too
 }
 
 TEST_F(QueryTest, FunctionsAndMetadata) {
