@@ -677,7 +677,6 @@ TEST_F(QueryTest, PlannerUsesIndexesAndModelsAndFallsBackToScans) {
     std::vector<std::string> ids;
     std::size_t candidates;
   };
-  const std::string machine = "IS_OF_MODEL(T, 'dtmi:test:Machine;1')";
   const Case cases[] = {
       {"T.speed > 500", "scan", {"m1", "m2"}, 0},  // no model: the index does not cover all
       {"IS_OF_MODEL(T, 'dtmi:test:Machine;1') AND T.speed > 500",
@@ -731,7 +730,6 @@ TEST_F(QueryTest, PlannerUsesIndexesAndModelsAndFallsBackToScans) {
     // The same answer without indexes.
     EXPECT_EQ(run(q, {}, false).rows, r.rows) << c.where;
   }
-  (void)machine;
 }
 
 TEST_F(QueryTest, IndexFollowsCreatesReportsAndDeletes) {

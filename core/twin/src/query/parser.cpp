@@ -93,6 +93,7 @@ class Parser {
     ast_->text = std::string(text_);
     ast_->text_hash = fnv1a(text_);
     expect_keyword("SELECT", "queries start with SELECT");
+    top_pos_ = peek().pos;
     if (accept_keyword("TOP")) parse_top();
     parse_select_list();
     expect_keyword("FROM", std::string(kShape));
@@ -723,7 +724,7 @@ class Parser {
               "aggregates (COUNT, SUM, AVG, MIN, MAX) cannot be mixed with other columns; "
               "there is no GROUP BY");
     if (has_aggregate && ast.top > 0)
-      fail_at(0, "TOP cannot be combined with aggregates, which return one row");
+      fail_at(top_pos_, "TOP cannot be combined with aggregates, which return one row");
     ast.aggregate = has_aggregate;
     for (std::size_t i = 0; i < ast.items.size(); ++i)
       for (std::size_t j = 0; j < i; ++j)
@@ -744,6 +745,7 @@ class Parser {
   std::size_t pos_ = 0;
   std::shared_ptr<Ast> ast_;
   std::vector<bool> named_;  // per select item: named with AS
+  std::size_t top_pos_ = 0;
 };
 
 }  // namespace
