@@ -49,7 +49,9 @@ class MapConfig final : public sdk::ConfigNode {
   Type type() const noexcept override { return type_; }
   std::string_view text() const noexcept override { return text_; }
   bool as_bool() const noexcept override { return text_ == "true"; }
-  std::int64_t as_integer() const noexcept override { return std::strtoll(text_.c_str(), nullptr, 10); }
+  std::int64_t as_integer() const noexcept override {
+    return std::strtoll(text_.c_str(), nullptr, 10);
+  }
   double as_number() const noexcept override { return std::strtod(text_.c_str(), nullptr); }
   std::size_t size() const noexcept override { return children_.size(); }
   const ConfigNode& at(std::size_t i) const noexcept override { return *children_[i].second; }
