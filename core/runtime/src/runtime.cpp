@@ -12,7 +12,6 @@
 #include "doppel/runtime/persistence.hpp"
 #include "doppel/runtime/update_pipeline.hpp"
 #include "doppel/sdk/ingest.hpp"
-#include "yaml_config_node.hpp"
 
 namespace doppel::runtime {
 
@@ -41,6 +40,25 @@ class WaitCallback final : public sdk::WriteCallback {
   bool done_ = false;
   Status status_;
 };
+
+// The deployment's values (typed against the models when it was loaded) as twin values.
+twin::Value to_twin_value(const PropertyValue& v) {
+  switch (v.kind) {
+    case PropertyValue::Kind::kNull:
+      return twin::Value();
+    case PropertyValue::Kind::kBool:
+      return twin::Value::boolean(v.boolean);
+    case PropertyValue::Kind::kInteger:
+      return twin::Value::integer(v.integer);
+    case PropertyValue::Kind::kNumber:
+      return twin::Value::number(v.number);
+    case PropertyValue::Kind::kString:
+      return twin::Value::string(v.text);
+    case PropertyValue::Kind::kJson:
+      return twin::Value::json(v.text);
+  }
+  return twin::Value();
+}
 
 std::string json_escape(std::string_view s) {
   return twin::Value::string(s).to_json();
@@ -203,7 +221,6 @@ struct Runtime::Impl {
   std::vector<std::unique_ptr<Log>> plugin_logs;
   MetricsRegistry metrics;
   std::unique_ptr<twin::TwinGraph> graph;
-  std::unique_ptr<YamlConfigNode> empty_config;
   PluginSpec default_storage;  // memory, when the deployment names no storage
   std::unique_ptr<host::LoadedPlugin> storage;
   std::unique_ptr<Persistence> persistence;
@@ -241,16 +258,11 @@ Runtime::Runtime(Deployment deployment, std::shared_ptr<const model::ModelRegist
   if (options.log) {
     impl_->log = std::move(options.log);
   } else {
-    LogOptions lo;
-    lo.level = parse_log_level(impl_->deployment.logging.level);
-    lo.format = impl_->deployment.logging.format == "json" ? LogFormat::kJson : LogFormat::kText;
-    impl_->log = std::make_unique<Log>("runtime", lo);
+    impl_->log = std::make_unique<Log>("runtime", impl_->deployment.logging);
   }
   impl_->options = std::move(options);
   impl_->graph = std::make_unique<twin::TwinGraph>(
       impl_->models, twin::TwinGraphOptions{impl_->options.workers, impl_->clock});
-  impl_->empty_config = std::make_unique<YamlConfigNode>(
-      YAML::Node(), impl_->deployment.file.string(), "config", true);
 }
 
 Runtime::~Runtime() {
@@ -309,14 +321,13 @@ sdk::Expected<StartReport> Runtime::start() {
     return ctx;
   };
   const PluginSpec* storage_spec = d.storage();
-  m.default_storage = {
-      "store", sdk::PluginKind::kStorage, "memory",
-      std::shared_ptr<const sdk::ConfigNode>(std::shared_ptr<void>(), m.empty_config.get()),
-      d.file.string() + " (default storage)"};
+  const std::string default_where = d.file.string() + " (default storage)";
+  m.default_storage = {"store", sdk::PluginKind::kStorage, "memory", default_where,
+                       ConfigBlock::missing(default_where)};
   const PluginSpec& sspec = storage_spec ? *storage_spec : m.default_storage;
   {
     host::PluginRequest req{
-        sspec.name, sspec.kind, sspec.library, sspec.config.get(), context_for(sspec.name),
+        sspec.name, sspec.kind, sspec.library, &sspec.config(), context_for(sspec.name),
         sspec.where};
     auto loaded = host.load(req);
     if (!loaded)
@@ -329,7 +340,7 @@ sdk::Expected<StartReport> Runtime::start() {
   std::vector<std::pair<const PluginSpec*, std::vector<Route>>> protocol_routes;
   for (const PluginSpec& p : d.plugins) {
     if (p.kind != sdk::PluginKind::kProtocol) continue;
-    auto routes = compile_routes(p.config->get("ingest"));
+    auto routes = compile_routes(p.config().get("ingest"));
     if (!routes)
       errors += routes.status().to_string() + "\n";
     else
@@ -354,7 +365,7 @@ sdk::Expected<StartReport> Runtime::start() {
       if (p.kind == kind) order.push_back(&p);
   std::size_t router_index = 0;
   for (const PluginSpec* p : order) {
-    host::PluginRequest req{p->name, p->kind, p->library, p->config.get(), context_for(p->name),
+    host::PluginRequest req{p->name, p->kind, p->library, &p->config(), context_for(p->name),
                             p->where};
     if (p->kind == sdk::PluginKind::kProtocol && router_index < m.routers.size())
       req.context.ingest = m.routers[router_index++].get();
@@ -422,40 +433,29 @@ sdk::Expected<StartReport> Runtime::start() {
     const model::Interface* iface = m.models->find(t.model);
     sdk::Duration period =
         t.expected_update_period ? t.expected_update_period : d.default_period(*iface);
-    for (std::int64_t i = t.start; i < t.start + t.count; ++i) {
-      std::string id = t.id.expand(i);
-      if (track) declared.insert(id);
-      if (track && m.graph->contains(id)) continue;
-      twin::CreateTwin c{std::move(id), t.model, {}, period};
-      for (const auto& [name, value] : t.properties)
-        c.properties.push_back({name, value.expand(i), 0});
+    for (const TwinInstance& twin : t.instances()) {
+      if (track) declared.insert(twin.id);
+      if (track && m.graph->contains(twin.id)) continue;
+      twin::CreateTwin c{twin.id, t.model, {}, period};
+      for (const auto& [path, value] : twin.properties)
+        c.properties.push_back({path, to_twin_value(value), 0});
       if (Status s = m.graph->create(c); !s) return s.with_context(t.where);
       ++report.twins_created;
       if (Status s = commit_every(false); !s) return s;
     }
   }
   for (const RelationshipSpec& r : d.relationships) {
-    for (std::int64_t i = r.start; i < r.start + r.count; ++i) {
-      twin::CreateRelationship c{
-          r.source.expand(i), r.name, r.target.expand(i), r.id.expand(i), {}};
-      std::string id = c.id.empty() ? c.name + "-" + c.target : c.id;
+    for (const RelationshipInstance& rel : r.instances()) {
       bool exists = false;
       if (track)
-        m.graph->read(c.source, [&](const twin::TwinView& t) {
-          for (const auto& rel : t.relationships)
-            if (rel.id() == id) exists = true;
+        m.graph->read(rel.source, [&](const twin::TwinView& t) {
+          for (const auto& have : t.relationships)
+            if (have.id() == rel.id) exists = true;
         });
       if (exists) continue;
-      for (const auto& [name, value] : r.properties) {
-        twin::Value v = value.expand(i);
-        if (value.has_index) {  // "{i}" for a number: convert, as the checker did
-          char* end = nullptr;
-          std::string text(v.as_string());
-          double dv = std::strtod(text.c_str(), &end);
-          if (end && *end == '\0') v = twin::Value::integer(static_cast<std::int64_t>(dv));
-        }
-        c.properties.emplace_back(name, std::move(v));
-      }
+      twin::CreateRelationship c{rel.source, r.name, rel.target, rel.id, {}};
+      for (const auto& [name, value] : rel.properties)
+        c.properties.emplace_back(std::string(name), to_twin_value(value));
       if (Status s = m.graph->relate(c); !s) return s.with_context(r.where);
       ++report.relationships_created;
       if (Status s = commit_every(false); !s) return s;
