@@ -311,10 +311,12 @@ DeploymentLoad load_deployment_text(std::string name, std::string_view text,
 }
 
 DeploymentLoad load_deployment(const fs::path& file, const DeploymentOptions& options) {
-  std::ifstream in(file, std::ios::binary);
+  std::error_code ec;
+  std::ifstream in;
+  if (!fs::is_directory(file, ec)) in.open(file, std::ios::binary);
   std::stringstream ss;
   if (in) ss << in.rdbuf();
-  if (!in || in.bad()) {
+  if (!in.is_open() || in.bad()) {
     DeploymentLoad r;
     model::Diagnostic d;
     d.code = detail::code::kUnreadable;

@@ -168,11 +168,17 @@ class Reader {
 
   std::optional<sdk::Duration> duration(const YamlConfigNode& n, std::string_view what) {
     const std::string kForm = "an integer and a unit (ms, s, m, h or d), such as 250ms, 10s, 5m";
-    if (n.type() == Type::kInteger || n.type() == Type::kNumber) {
+    if (n.type() == Type::kInteger && n.as_integer() > 0) {
       r_.error(n, code::kBadDuration,
                std::string(what) + " must be a duration with a unit, not " + describe(n),
                "add the unit: " + std::string(n.text()) + "s for seconds, " +
                    std::string(n.text()) + "ms for milliseconds");
+      return std::nullopt;
+    }
+    if (n.type() == Type::kInteger || n.type() == Type::kNumber) {
+      r_.error(n, code::kBadDuration,
+               std::string(what) + " must be a duration with a unit, not " + describe(n),
+               "write a positive whole number and a unit, e.g. 1500ms rather than 1.5");
       return std::nullopt;
     }
     if (n.type() != Type::kString) {

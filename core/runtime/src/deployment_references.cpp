@@ -303,6 +303,10 @@ void check_references(Parsed& parsed, Reporter& report) {
   parsed.endpoints.assign(rels.size(), {});
   TwinIds ids;
   parsed.twins_capped = !ids.build(parsed, report, parsed.options.max_twins);
+  // A twin entry that could not be read (reported already) may be what a relationship names:
+  // then undeclared endpoints are not reported again.
+  bool all_twins_read = std::all_of(parsed.twins.begin(), parsed.twins.end(),
+                                    [](const EntrySource& t) { return t.usable; });
   check_relationship_ids(parsed, report, parsed.options.max_relationships);
   if (parsed.twins_capped) return;  // every later twin would look undeclared
 
@@ -348,7 +352,7 @@ void check_references(Parsed& parsed, Reporter& report) {
       }
     }
     auto report_miss = [&](const Miss& m, std::string_view key) {
-      if (!m.count) return;
+      if (!m.count || !all_twins_read) return;
       std::string message = "no twin '" + m.first + "' in this deployment";
       if (r.count > 1)
         message += " (" + std::to_string(m.count) + " of the " + std::to_string(r.count) + " " +

@@ -207,6 +207,14 @@ TEST(Deployment, PlainIntegerDurationGetsAHint) {
   EXPECT_NE(find(r, "badDuration")->hint.find("10s"), std::string::npos);
 }
 
+TEST(Deployment, FractionalDurationsAreRefused) {
+  DeploymentLoad r =
+      load_text("expected_update_periods:\n  - {model: \"dtmi:a:B;1\", period: 1.5}\n");
+  expect_error(r, "badDuration", 5, 35);
+  EXPECT_EQ(find(r, "badDuration")->hint,
+            "write a positive whole number and a unit, e.g. 1500ms rather than 1.5");
+}
+
 // ---- structure -----------------------------------------------------------------------------
 
 TEST(Deployment, UnknownKeysSuggestTheClosest) {
@@ -374,6 +382,15 @@ TEST(Deployment, ModelErrorsKeepTheirOwnLocation) {
   }
 }
 
+TEST(Deployment, UnreadableFiles) {
+  for (const fs::path& p : {kExamples / "no-such.yaml", kExamples}) {
+    DeploymentLoad r = load_deployment(p);
+    ASSERT_EQ(r.diagnostics.items.size(), 1u) << errors(r);
+    EXPECT_EQ(r.diagnostics.items[0].code, "unreadable");
+    EXPECT_EQ(r.diagnostics.items[0].location.file, p.string());
+  }
+}
+
 // ---- twin ids and relationships ------------------------------------------------------------
 
 TEST(Deployment, DuplicateTwinIdsAfterExpansion) {
@@ -406,6 +423,15 @@ TEST(Deployment, RelationshipEndpointsMustBeDeclared) {
   const model::Diagnostic& lien = r.diagnostics.items.back();
   EXPECT_EQ(lien.location.line, 9u);
   EXPECT_EQ(lien.hint, "did you mean 'line'?");
+}
+
+TEST(Deployment, AnUnreadableTwinIsNotReportedAgainByRelationships) {
+  DeploymentLoad r = load_text(std::string("twins:\n") + "  - {id: line, model: " + kLine +
+                               "}\n  - {id: \"m{i}\", count: \"5\", model: " + kMotor +
+                               "}\nrelationships:\n"
+                               "  - {source: line, name: contains, target: \"m{i}\", count: 5}\n");
+  ASSERT_EQ(r.diagnostics.items.size(), 1u) << errors(r);
+  EXPECT_EQ(r.diagnostics.items[0].code, "wrongType");
 }
 
 TEST(Deployment, RelationshipIdsAreUniquePerSource) {
