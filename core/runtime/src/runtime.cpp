@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -12,6 +13,8 @@
 #include "doppel/runtime/persistence.hpp"
 #include "doppel/runtime/update_pipeline.hpp"
 #include "doppel/sdk/ingest.hpp"
+#include "doppel/twin/property_index.hpp"
+#include "downlink.hpp"
 
 namespace doppel::runtime {
 
@@ -226,6 +229,9 @@ struct Runtime::Impl {
   std::unique_ptr<Persistence> persistence;
   std::unique_ptr<UpdatePipeline> pipeline;
   std::vector<std::unique_ptr<IngestRouter>> routers;
+  // Declared before the plugins: destroyed after them, as plugin callbacks may still come in.
+  std::unique_ptr<Downlink> downlink;                        // when there are protocol plugins
+  std::unique_ptr<twin::PropertyIndexes> indexes;            // the deployment's `indexes:`
   std::vector<std::unique_ptr<host::LoadedPlugin>> plugins;  // non-storage, in start order
   std::thread scheduler;
   std::mutex scheduler_mutex;
@@ -241,6 +247,7 @@ struct Runtime::Impl {
       sdk::Timestamp now = clock->now();
       std::size_t stale = graph->update_staleness(now);
       std::size_t expired = graph->expire_pending(now - options.sync_timeout);
+      if (downlink) downlink->tick(now);
       persistence->commit(nullptr);
       if (stale) log->info("staleness changed", {{"twins", std::to_string(stale)}});
       if (expired) log->warn("desired values timed out", {{"properties", std::to_string(expired)}});
@@ -293,6 +300,37 @@ sdk::Plugin* Runtime::plugin(std::string_view name) {
     if (p->name() == name) return &p->instance();
   if (impl_->storage && impl_->storage->name() == name) return &impl_->storage->instance();
   return nullptr;
+}
+
+twin::PropertyIndexes* Runtime::indexes() {
+  return impl_->indexes.get();
+}
+
+sdk::Expected<std::uint64_t> Runtime::desire(std::string_view twin,
+                                             std::span<const twin::SlotWrite> writes,
+                                             std::optional<std::uint64_t> if_match) {
+  // The downlink sees the change as a graph event and delivers it; persistence records it.
+  auto version = impl_->graph->desire(twin, writes, if_match);
+  if (version && impl_->persistence) impl_->persistence->commit(nullptr);
+  return version;
+}
+
+void Runtime::invoke(const CommandInvocation& command, std::function<void(CommandResult)> done) {
+  if (!impl_->downlink) {
+    CommandResult r;
+    r.status =
+        sdk::not_found("the deployment has no protocol plugin to reach devices", command.twin);
+    done(std::move(r));
+    return;
+  }
+  impl_->downlink->invoke(command, std::move(done));
+}
+
+CommandResult Runtime::invoke_and_wait(const CommandInvocation& command) {
+  auto promise = std::make_shared<std::promise<CommandResult>>();
+  auto future = promise->get_future();
+  invoke(command, [promise](CommandResult r) { promise->set_value(std::move(r)); });
+  return future.get();
 }
 
 Status Runtime::flush() {
@@ -387,6 +425,27 @@ sdk::Expected<StartReport> Runtime::start() {
     return report;
   }
 
+  // Indexes follow every change from here on; twins restored from storage are added by build().
+  if (!d.indexes.empty()) {
+    m.indexes = std::make_unique<twin::PropertyIndexes>(*m.graph);
+    m.graph->add_listener(m.indexes.get());
+    for (const IndexSpec& ix : d.indexes)
+      if (Status s = m.indexes->add(ix.model, ix.property); !s)
+        return s.with_context("indexes: " + ix.model + " " + ix.property);
+  }
+  {
+    std::vector<sdk::ProtocolPlugin*> protocols;
+    for (auto& p : m.plugins)
+      if (p->descriptor().kind == sdk::PluginKind::kProtocol)
+        protocols.push_back(&p->as<sdk::ProtocolPlugin>());
+    if (!protocols.empty()) {
+      m.downlink = std::make_unique<Downlink>(*m.graph, std::move(protocols), m.metrics, *m.log,
+                                              *m.clock, m.options.desired_resend,
+                                              m.options.command_timeout, m.persistence.get());
+      m.graph->add_listener(m.downlink.get());
+    }
+  }
+
   // 2. Storage first, then the state it holds.
   if (Status s = m.storage->start(); !s) return s;
   m.log->info("storage started", {{"plugin", sspec.name}, {"library", sspec.library}});
@@ -471,6 +530,7 @@ sdk::Expected<StartReport> Runtime::start() {
     m.log->warn(
         "stored twins no longer in the deployment are kept",
         {{"count", std::to_string(report.orphans.size())}, {"first", report.orphans.front()}});
+  if (m.indexes) m.indexes->build();
   m.log->info("twins ready",
               {{"recovered", std::to_string(report.twins_recovered)},
                {"created", std::to_string(report.twins_created)},
@@ -478,10 +538,12 @@ sdk::Expected<StartReport> Runtime::start() {
                {"total", std::to_string(m.graph->size())}});
 
   // 4. Plugins, then the scheduler.
+  if (m.downlink) m.downlink->start();
   for (std::size_t i = 0; i < m.plugins.size(); ++i) {
     if (Status s = m.plugins[i]->start(); !s) {
       for (std::size_t j = i; j-- > 0;)
         m.plugins[j]->stop();
+      if (m.downlink) m.downlink->stop();
       m.pipeline->drain();
       if (Status f = storage().flush(); !f)
         m.log->error("storage flush failed", {{"error", f.to_string()}});
@@ -510,6 +572,7 @@ void Runtime::stop() {
   // Protocols stop first (no new input), then the rest in reverse start order.
   for (auto it = m.plugins.rbegin(); it != m.plugins.rend(); ++it)
     (*it)->stop();
+  if (m.downlink) m.downlink->stop();
   if (m.pipeline) m.pipeline->drain();
   if (m.persistence) m.persistence->commit(nullptr);
   if (m.storage) {

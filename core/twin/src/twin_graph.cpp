@@ -561,6 +561,27 @@ Expected<std::uint64_t> TwinGraph::desire(std::string_view id, std::span<const S
   return r.version;
 }
 
+bool TwinGraph::acknowledge(std::string_view id, std::string_view path, std::uint32_t version) {
+  Shard& shard = impl_->shard_of(id);
+  std::unique_lock lock(shard.mutex);
+  auto it = shard.twins.find(id);
+  if (it == shard.twins.end()) return false;
+  TwinRecord& r = *it->second;
+  int i = r.layout->find(path);
+  if (i < 0) return false;
+  SlotState& s = r.slots[static_cast<std::size_t>(i)];
+  if (s.desired_version != version) return false;
+  if (s.sync == SyncStatus::kInSync) return true;
+  s.sync = SyncStatus::kInSync;
+  ++r.version;
+  if (!impl_->listeners.empty()) {
+    SlotChange change{i, &s.desired, &s.desired, s.desired_at};
+    TwinView view = r.view();
+    impl_->notify({ChangeKind::kSync, view, std::span(&change, 1)});
+  }
+  return true;
+}
+
 std::size_t TwinGraph::expire_pending(Timestamp deadline) {
   std::size_t n = 0;
   for (auto& shard : impl_->shards) {
@@ -653,21 +674,26 @@ void TwinGraph::for_each_of_model(std::string_view dtmi, bool exact,
 
 std::vector<std::pair<std::string, std::string>> TwinGraph::incoming(std::string_view id) const {
   std::vector<std::pair<std::string, std::string>> out;
-  std::vector<TwinRecord*> sources;
+  // Source ids are copied under the target's lock: a source may be deleted once it is released,
+  // so each one is looked up again under its own shard's lock.
+  std::vector<std::string> sources;
   {
     Shard& shard = impl_->shard_of(id);
     std::shared_lock lock(shard.mutex);
     auto it = shard.twins.find(id);
     if (it == shard.twins.end()) return out;
-    sources = it->second->incoming;
+    for (const TwinRecord* src : it->second->incoming)
+      sources.push_back(src->id);
   }
   std::sort(sources.begin(), sources.end());
   sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
-  for (TwinRecord* src : sources) {
-    Shard& ss = impl_->shard_of(src->id);
+  for (const std::string& source : sources) {
+    Shard& ss = impl_->shard_of(source);
     std::shared_lock lock(ss.mutex);
-    for (const Relationship& r : src->relationships)
-      if (r.target == id) out.emplace_back(src->id, r.id());
+    auto it = ss.twins.find(source);
+    if (it == ss.twins.end()) continue;
+    for (const Relationship& r : it->second->relationships)
+      if (r.target == id) out.emplace_back(source, r.id());
   }
   return out;
 }
@@ -689,6 +715,10 @@ std::size_t TwinGraph::size() const {
 
 void TwinGraph::add_listener(ChangeListener* listener) {
   impl_->listeners.push_back(listener);
+}
+
+void TwinGraph::remove_listener(ChangeListener* listener) {
+  std::erase(impl_->listeners, listener);
 }
 
 Status TwinGraph::restore(RestoredTwin twin, std::size_t* dropped_slots) {

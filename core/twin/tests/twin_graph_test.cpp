@@ -163,6 +163,41 @@ TEST_F(TwinGraphTest, DesiredReportedSync) {
                [](const TwinView& t) { EXPECT_EQ(t.slot("speed")->sync, SyncStatus::kInSync); });
 }
 
+TEST_F(TwinGraphTest, AcknowledgedDesiredVersionIsInSyncOnlyIfCurrent) {
+  ASSERT_TRUE(create("m1", "dtmi:test:Machine;1"));
+  SlotWrite first[] = {{"speed", Value::number(1)}};
+  SlotWrite second[] = {{"speed", Value::number(2)}};
+  ASSERT_TRUE(graph_->desire("m1", first));
+  ASSERT_TRUE(graph_->desire("m1", second));
+  EXPECT_FALSE(graph_->acknowledge("m1", "speed", 1)) << "an ack of a replaced version";
+  graph_->read("m1",
+               [](const TwinView& t) { EXPECT_EQ(t.slot("speed")->sync, SyncStatus::kPending); });
+  EXPECT_TRUE(graph_->acknowledge("m1", "speed", 2));
+  graph_->read("m1",
+               [](const TwinView& t) { EXPECT_EQ(t.slot("speed")->sync, SyncStatus::kInSync); });
+  EXPECT_FALSE(graph_->acknowledge("m1", "nope", 2));
+  EXPECT_FALSE(graph_->acknowledge("m9", "speed", 2));
+}
+
+TEST_F(TwinGraphTest, IncomingIsSafeWhileSourcesAreDeleted) {
+  ASSERT_TRUE(create("pump", "dtmi:test:Machine;1"));
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done)
+      for (const auto& [source, rel] : graph_->incoming("pump"))
+        EXPECT_TRUE(source.starts_with("line-")) << source << " " << rel;
+  });
+  for (int i = 0; i < 2000; ++i) {
+    std::string line = "line-" + std::to_string(i);
+    ASSERT_TRUE(create(line, "dtmi:test:Line;1"));
+    ASSERT_TRUE(graph_->relate({line, "contains", "pump", "", {}}));
+    ASSERT_TRUE(graph_->remove(line, /*cascade=*/true));
+  }
+  done = true;
+  reader.join();
+  EXPECT_TRUE(graph_->incoming("pump").empty());
+}
+
 TEST_F(TwinGraphTest, DesiredNeedsWritableProperties) {
   ASSERT_TRUE(create("m1", "dtmi:test:Machine;1"));
   SlotWrite serial[] = {{"serial", Value::string("x")}};

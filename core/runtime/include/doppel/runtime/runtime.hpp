@@ -3,7 +3,10 @@
 // half-way; stop() stops protocols first, drains updates, and flushes storage last.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,10 @@
 #include "doppel/sdk/status.hpp"
 #include "doppel/sdk/storage.hpp"
 #include "doppel/twin/twin_graph.hpp"
+
+namespace doppel::twin {
+class PropertyIndexes;
+}
 
 namespace doppel::runtime {
 
@@ -26,9 +33,29 @@ struct RuntimeOptions {
   std::size_t workers = 0;            // update workers; 0: hardware concurrency
   sdk::Duration tick = sdk::kSecond;  // staleness / sync timeout checks
   sdk::Duration sync_timeout =
-      30 * sdk::kSecond;      // desired values not acknowledged by then time out
+      30 * sdk::kSecond;  // desired values not acknowledged by then time out
+  sdk::Duration desired_resend = 5 * sdk::kSecond;    // resend unacknowledged desired values
+  sdk::Duration command_timeout = 10 * sdk::kSecond;  // default for CommandInvocation
   bool start_plugins = true;  // false: load and check only (doppel validate)
   std::unique_ptr<Log> log;   // nullptr: from the deployment's logging settings
+};
+
+// A model command to invoke on a twin's device.
+struct CommandInvocation {
+  std::string twin;
+  std::string component;  // "" for the twin's own commands
+  std::string name;
+  std::string request;        // JSON value of the request payload; "" when the command has none
+  sdk::Duration timeout = 0;  // 0: RuntimeOptions::command_timeout
+};
+
+struct CommandResult {
+  // ok: answered, `response` valid against the response schema. kInvalidArgument: the request
+  // (or the device's response) does not fit the model. kNotFound: unknown twin/command or no
+  // protocol plugin reaches the twin. kDeadlineExceeded: no answer in time.
+  sdk::Status status;
+  std::string response;     // JSON as the device sent it ("" when none)
+  std::string correlation;  // the id the request was sent with
 };
 
 struct StartReport {
@@ -57,8 +84,22 @@ class Runtime {
   MetricsRegistry& metrics();
   Log& log();
   const Deployment& deployment() const;
+  // The deployment's property indexes (nullptr when it declares none), for queries.
+  twin::PropertyIndexes* indexes();
   // A loaded plugin instance by deployment name (nullptr if none).
   sdk::Plugin* plugin(std::string_view name);
+
+  // ---- down: twin -> device ---------------------------------------------------------------
+  // Sets desired properties (validated against the model, all or nothing) and sends each to the
+  // twin's device through the protocol plugins; resends every RuntimeOptions::desired_resend
+  // until the device acknowledges it (reports the value, or acks the version) or sync_timeout.
+  sdk::Expected<std::uint64_t> desire(std::string_view twin,
+                                      std::span<const twin::SlotWrite> writes,
+                                      std::optional<std::uint64_t> if_match = std::nullopt);
+  // Validates the request against the command's schema, sends it with a fresh correlation id and
+  // calls `done` once (any thread) with the validated response, an error, or a timeout.
+  void invoke(const CommandInvocation& command, std::function<void(CommandResult)> done);
+  CommandResult invoke_and_wait(const CommandInvocation& command);
 
   // Blocks until every accepted update is applied and durable.
   sdk::Status flush();

@@ -49,7 +49,8 @@ struct OutboundResult {
   std::uint32_t acknowledged_version = 0;
 };
 
-// Called exactly once per send(), possibly on a plugin thread, possibly before send() returns.
+// Called exactly once per send(), possibly on a plugin thread, possibly before send() returns;
+// at the latest in stop() (with kUnavailable), never after it.
 class OutboundCallback {
  public:
   virtual ~OutboundCallback() = default;
@@ -81,7 +82,8 @@ inline void topic_filter_of(std::string_view topic_template, char* out, std::siz
     if (level.size() >= 2 && level.front() == '{' && level.back() == '}') {
       put('+');
     } else {
-      for (char c : level) put(c);
+      for (char c : level)
+        put(c);
     }
     if (end == topic_template.size()) break;
     put('/');

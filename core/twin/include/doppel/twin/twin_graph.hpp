@@ -185,6 +185,10 @@ class TwinGraph {
   // Desired properties (writable properties only). Marks them pending until reported back.
   Expected<std::uint64_t> desire(std::string_view id, std::span<const SlotWrite> writes,
                                  std::optional<std::uint64_t> if_match = std::nullopt);
+  // The device acknowledged desired `version` of property `path` (an ack message, before or
+  // without reporting the value back): in sync if that is still the current desired version.
+  // Returns false when it is not (an older version, or no such twin/property).
+  bool acknowledge(std::string_view id, std::string_view path, std::uint32_t version);
   // Marks desired properties that stayed pending since before `deadline` as timed out.
   std::size_t expire_pending(Timestamp deadline);
   // Re-evaluates staleness at `now`; returns how many twins changed state.
@@ -205,6 +209,8 @@ class TwinGraph {
   std::size_t size() const;
 
   void add_listener(ChangeListener* listener);  // before any change; not owned
+  // After the last change it may see (listeners are not synchronised with changes in flight).
+  void remove_listener(ChangeListener* listener);
 
   // ---- recovery ---------------------------------------------------------------------------
   // Puts back a twin exactly as it was stored: no validation of values, no events. Slots whose

@@ -1,0 +1,176 @@
+// Twin -> device through a real protocol plugin (.so) loaded by the runtime: desired values are
+// delivered, resent, acknowledged and timed out; commands are validated both ways.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "doppel/runtime/deployment.hpp"
+#include "doppel/runtime/runtime.hpp"
+#include "doppel/testing/test_services.hpp"
+
+namespace doppel::runtime {
+namespace {
+
+using twin::SlotWrite;
+using twin::SyncStatus;
+using twin::Value;
+
+struct Device {
+  testing::TempDir dir;
+  std::unique_ptr<Runtime> rt;
+
+  explicit Device(const std::string& plugin_config, sdk::Duration resend = 20 * sdk::kMillisecond,
+                  sdk::Duration sync_timeout = 30 * sdk::kSecond) {
+    std::ofstream(dir.path() / "deploy.yaml")
+        << "apiVersion: doppel/v1\nname: downlink\nmodels: [\"" DOPPEL_SOURCE_DIR
+           "/examples/models/factory\"]\n"
+           "plugins:\n  - {name: devices, kind: protocol, library: loopback, config: "
+        << plugin_config
+        << "}\ntwins:\n  - {id: motor-1, model: \"dtmi:example:factory:Motor;1\"}\n"
+           "  - {id: line-1, model: \"dtmi:example:factory:ProductionLine;1\"}\n";
+    auto load = load_deployment(dir.path() / "deploy.yaml");
+    EXPECT_TRUE(load.ok());
+    RuntimeOptions o;
+    o.plugin_path = {TEST_PLUGIN_DIR};
+    o.tick = 5 * sdk::kMillisecond;
+    o.desired_resend = resend;
+    o.sync_timeout = sync_timeout;
+    o.command_timeout = 100 * sdk::kMillisecond;
+    o.log = std::make_unique<Log>("test", LogOptions{sdk::LogLevel::kError, LogFormat::kText});
+    rt = std::make_unique<Runtime>(std::move(*load.deployment), load.models, std::move(o));
+    auto started = rt->start();
+    EXPECT_TRUE(started) << started.status().to_string();
+  }
+
+  SyncStatus sync(const std::string& path) {
+    SyncStatus s = SyncStatus::kNone;
+    rt->graph().read("motor-1", [&](const twin::TwinView& t) { s = t.slot(path)->sync; });
+    return s;
+  }
+  // A counter's value from the Prometheus text ("name value" or "name{labels} value").
+  double metric(const std::string& name) {
+    std::string text = rt->metrics().render_prometheus();
+    for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+      if (at > 0 && text[at - 1] != '\n') continue;
+      std::size_t sp = text.find(' ', at);
+      return std::stod(text.substr(sp + 1, text.find('\n', sp) - sp - 1));
+    }
+    return -1;
+  }
+};
+
+TEST(Downlink, DesiredValueIsDeliveredAndAcknowledgedByVersion) {
+  Device d("{ack: true}");
+  SlotWrite w{"targetSpeed", Value::number(1200), 0};
+  auto v = d.rt->desire("motor-1", std::span(&w, 1));
+  ASSERT_TRUE(v) << v.status().to_string();
+  ASSERT_TRUE(testing::wait_until([&] { return d.sync("targetSpeed") == SyncStatus::kInSync; }));
+  EXPECT_GE(d.metric("loopback_desired_total"), 1);
+  EXPECT_EQ(d.metric("doppel_desired_acknowledged_total"), 1);
+}
+
+TEST(Downlink, UnacknowledgedValueIsResentUntilReportedBack) {
+  Device d("{ack: false}");
+  SlotWrite w{"targetSpeed", Value::number(900), 0};
+  ASSERT_TRUE(d.rt->desire("motor-1", std::span(&w, 1)));
+  ASSERT_TRUE(testing::wait_until([&] { return d.metric("loopback_desired_total") >= 3; }))
+      << "resent every 20 ms while pending";
+  EXPECT_EQ(d.sync("targetSpeed"), SyncStatus::kPending);
+  // The device reports the value: in sync, and the resends stop.
+  SlotWrite r{"targetSpeed", Value::number(900), 0};
+  ASSERT_TRUE(d.rt->graph().report("motor-1", std::span(&r, 1)));
+  EXPECT_EQ(d.sync("targetSpeed"), SyncStatus::kInSync);
+  double sent = d.metric("loopback_desired_total");
+  double after = sent;
+  // Ten resend periods later nothing more was sent (the scheduler ticks every 5 ms).
+  testing::wait_until([&] { return (after = d.metric("loopback_desired_total")) > sent; },
+                      std::chrono::milliseconds(200));
+  EXPECT_EQ(after, sent);
+}
+
+TEST(Downlink, NewerDesiredVersionReplacesTheOlder) {
+  Device d("{ack: true}");
+  SlotWrite a{"targetSpeed", Value::number(1), 0};
+  SlotWrite b{"targetSpeed", Value::number(2), 0};
+  ASSERT_TRUE(d.rt->desire("motor-1", std::span(&a, 1)));
+  ASSERT_TRUE(d.rt->desire("motor-1", std::span(&b, 1)));
+  ASSERT_TRUE(testing::wait_until([&] { return d.sync("targetSpeed") == SyncStatus::kInSync; }));
+  double desired = 0;
+  d.rt->graph().read("motor-1", [&](const twin::TwinView& t) {
+    desired = t.slot("targetSpeed")->desired.as_double();
+  });
+  EXPECT_EQ(desired, 2);
+}
+
+TEST(Downlink, PendingValueTimesOutAndResendsStop) {
+  Device d("{ack: false}", 10 * sdk::kMillisecond, 60 * sdk::kMillisecond);
+  SlotWrite w{"targetSpeed", Value::number(5), 0};
+  ASSERT_TRUE(d.rt->desire("motor-1", std::span(&w, 1)));
+  ASSERT_TRUE(testing::wait_until([&] { return d.sync("targetSpeed") == SyncStatus::kTimedOut; }));
+  double sent = d.metric("loopback_desired_total");
+  double after = sent;
+  testing::wait_until([&] { return (after = d.metric("loopback_desired_total")) > sent; },
+                      std::chrono::milliseconds(150));
+  EXPECT_EQ(after, sent);
+}
+
+TEST(Downlink, InvalidDesiredValueIsRefusedAndNothingIsSent) {
+  Device d("{ack: true}");
+  SlotWrite w{"targetSpeed", Value::string("fast"), 0};
+  auto v = d.rt->desire("motor-1", std::span(&w, 1));
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.status().to_string().find("targetSpeed"), std::string::npos)
+      << v.status().to_string();
+  SlotWrite ro{"ratedPower", Value::number(3), 0};
+  EXPECT_FALSE(d.rt->desire("motor-1", std::span(&ro, 1))) << "not writable";
+  EXPECT_EQ(d.metric("loopback_desired_total"), 0) << "nothing was sent";
+}
+
+TEST(Downlink, CommandRoundTripValidatesRequestAndResponse) {
+  Device d("{respond: 'true'}");
+  auto ok = d.rt->invoke_and_wait({"motor-1", "", "reduceLoad", "20", 0});
+  ASSERT_TRUE(ok.status) << ok.status.to_string();
+  EXPECT_EQ(ok.response, "true");
+  EXPECT_FALSE(ok.correlation.empty());
+
+  auto bad_request = d.rt->invoke_and_wait({"motor-1", "", "reduceLoad", "\"lots\"", 0});
+  EXPECT_EQ(bad_request.status.code(), sdk::StatusCode::kInvalidArgument);
+  auto missing = d.rt->invoke_and_wait({"motor-1", "", "reduceLoad", "", 0});
+  EXPECT_EQ(missing.status.code(), sdk::StatusCode::kInvalidArgument);
+  auto unknown = d.rt->invoke_and_wait({"motor-1", "", "explode", "", 0});
+  EXPECT_EQ(unknown.status.code(), sdk::StatusCode::kNotFound);
+  auto no_twin = d.rt->invoke_and_wait({"motor-9", "", "reduceLoad", "1", 0});
+  EXPECT_EQ(no_twin.status.code(), sdk::StatusCode::kNotFound);
+  auto no_payload = d.rt->invoke_and_wait({"line-1", "", "stop", "{}", 0});
+  EXPECT_EQ(no_payload.status.code(), sdk::StatusCode::kInvalidArgument) << "stop takes none";
+  EXPECT_EQ(d.metric("loopback_commands_total"), 1) << "refused requests are never sent";
+}
+
+TEST(Downlink, ResponseThatDoesNotFitTheModelIsAnError) {
+  Device d("{respond: '\"yes\"'}");
+  auto r = d.rt->invoke_and_wait({"motor-1", "", "reduceLoad", "20", 0});
+  EXPECT_EQ(r.status.code(), sdk::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status.message().find("response"), std::string::npos) << r.status.to_string();
+  EXPECT_EQ(r.response, "\"yes\"");
+}
+
+TEST(Downlink, SilentDeviceTimesOut) {
+  Device d("{silent: true}");
+  auto r = d.rt->invoke_and_wait({"motor-1", "", "reduceLoad", "20", 30 * sdk::kMillisecond});
+  EXPECT_EQ(r.status.code(), sdk::StatusCode::kDeadlineExceeded);
+}
+
+TEST(Downlink, NoRouteIsReported) {
+  Device d("{routes: false}");
+  auto r = d.rt->invoke_and_wait({"motor-1", "", "reduceLoad", "20", 0});
+  EXPECT_EQ(r.status.code(), sdk::StatusCode::kNotFound);
+  SlotWrite w{"targetSpeed", Value::number(7), 0};
+  ASSERT_TRUE(d.rt->desire("motor-1", std::span(&w, 1)));
+  ASSERT_TRUE(
+      testing::wait_until([&] { return d.metric("doppel_desired_send_failed_total") >= 1; }));
+  EXPECT_EQ(d.sync("targetSpeed"), SyncStatus::kPending) << "still pending until it times out";
+}
+
+}  // namespace
+}  // namespace doppel::runtime
