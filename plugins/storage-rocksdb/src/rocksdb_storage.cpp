@@ -462,7 +462,7 @@ class RocksStorage final : public sdk::StoragePlugin {
     // Folds a block's appends once a few pile up in the memtable, so reading recent history
     // does not walk one entry per sample.
     history.max_successive_merges = 8;
-    history.write_buffer_size = 1ull << 20;
+    history.write_buffer_size = 4ull << 20;
 
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     families.emplace_back(rocksdb::kDefaultColumnFamilyName, counter);
