@@ -1,0 +1,253 @@
+#include "simulator.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <queue>
+
+namespace doppel::sim {
+
+Simulator::Simulator(const SimOptions& options, std::vector<std::unique_ptr<Device>> devices)
+    : o_(options),
+      devices_(std::move(devices)),
+      telemetry_topic_(options.telemetry_topic),
+      reported_topic_(options.reported_topic),
+      desired_topic_(options.desired_topic),
+      ack_topic_(options.ack_topic),
+      command_topic_(options.effective_command_topic()),
+      response_topic_(options.response_topic) {
+  for (auto& d : devices_) {
+    by_id_[d->id()] = d.get();
+    by_desired_topic_[desired_topic_.expand({{"twin", d->id()}})] = d.get();
+    telemetry_topics_.push_back(telemetry_topic_.expand({{"twin", d->id()}}));
+  }
+}
+
+double Simulator::sim_seconds() const {
+  const std::chrono::duration<double> wall = Clock::now() - started_;
+  return wall.count() * o_.time_scale;
+}
+
+std::int64_t Simulator::timestamp_ms() const {
+  if (o_.wall_timestamps) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  return started_epoch_ms_ + static_cast<std::int64_t>(sim_seconds() * 1000.0);
+}
+
+LoadReport::Snapshot Simulator::snapshot() const {
+  const auto end = finished_ == Clock::time_point{} ? Clock::now() : finished_;
+  const std::chrono::duration<double> elapsed = end - measured_from_;
+  return report_.snapshot(o_.qos, measured_from_ == Clock::time_point{} ? 0 : elapsed.count());
+}
+
+void Simulator::handle_message(const InboundMessage& msg) {
+  if (auto it = by_desired_topic_.find(msg.topic); it != by_desired_topic_.end()) {
+    handle_desired(*it->second, msg);
+    return;
+  }
+  if (auto m = command_topic_.match(msg.topic)) {
+    auto dev = by_id_.find((*m)["twin"]);
+    if (dev != by_id_.end()) {
+      handle_command(*dev->second, (*m)["name"], (*m)["correlation"], msg);
+      return;
+    }
+  }
+  // Another simulator's device, or a reply we see because of an overlapping filter.
+}
+
+void Simulator::handle_desired(Device& device, const InboundMessage& msg) {
+  auto r = device.apply_desired(msg.payload, sim_seconds());
+  if (!r.ok) {
+    ++report_.desired_rejected;
+    std::fprintf(stderr, "doppel-sim: %s: desired message refused: %s\n", device.id().c_str(),
+                 r.error.c_str());
+    return;
+  }
+  ++report_.desired_applied;
+  const std::map<std::string, std::string> vars{{"twin", device.id()}};
+  link_->publish(ack_topic_.expand(vars), r.ack_json, o_.qos, false);
+  link_->publish(reported_topic_.expand(vars), r.reported_json, o_.qos, false);
+}
+
+void Simulator::handle_command(Device& device, const std::string& name,
+                               const std::string& correlation, const InboundMessage& msg) {
+  bool known = false;
+  auto response = device.command_response(name, known);
+  if (!known) {
+    ++report_.commands_bad;
+    std::fprintf(stderr, "doppel-sim: %s: unknown command '%s'\n", device.id().c_str(),
+                 name.c_str());
+    return;
+  }
+  if (!response) {
+    ++report_.commands_ignored;  // --no-respond: a dead device
+    return;
+  }
+  if (o_.protocol == 5) {
+    if (!msg.response_topic || msg.response_topic->empty()) {
+      ++report_.commands_bad;
+      std::fprintf(stderr, "doppel-sim: %s: command '%s' has no response topic\n",
+                   device.id().c_str(), name.c_str());
+      return;
+    }
+    link_->publish(*msg.response_topic, *response, o_.qos, false, msg.correlation);
+  } else {
+    link_->publish(response_topic_.expand(
+                       {{"twin", device.id()}, {"name", name}, {"correlation", correlation}}),
+                   *response, o_.qos, false);
+  }
+  ++report_.commands_answered;
+}
+
+void Simulator::publish_reported_all() {
+  const double t = sim_seconds();
+  for (auto& d : devices_) {
+    if (auto doc = d->reported_json(t))
+      link_->publish(reported_topic_.expand({{"twin", d->id()}}), *doc, o_.qos, false);
+  }
+}
+
+void Simulator::publish_telemetry(std::size_t index) {
+  Device& device = *devices_[index];
+  if (link_->publish(telemetry_topics_[index], device.telemetry_json(sim_seconds(), timestamp_ms()),
+                     o_.qos, true))
+    ++report_.telemetry;
+}
+
+bool Simulator::limits_reached() const {
+  if (o_.messages && report_.telemetry >= *o_.messages) return true;
+  if (o_.duration_s) {
+    const std::chrono::duration<double> elapsed = Clock::now() - measured_from_;
+    if (elapsed.count() >= *o_.duration_s) return true;
+  }
+  return false;
+}
+
+void Simulator::maybe_progress() {
+  if (o_.quiet || o_.progress_s <= 0) return;
+  const auto now = Clock::now();
+  if (now < next_progress_) return;
+  next_progress_ = now + std::chrono::duration_cast<Clock::duration>(
+                             std::chrono::duration<double>(o_.progress_s));
+  std::fputs(format_progress(snapshot()).c_str(), stderr);
+}
+
+void Simulator::run_scheduled() {
+  struct Due {
+    Clock::time_point at;
+    std::size_t device;
+    bool operator>(const Due& other) const { return at > other.at; }
+  };
+  std::priority_queue<Due, std::vector<Due>, std::greater<>> queue;
+  auto wall = [&](double sim_s) {
+    return std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(sim_s / o_.time_scale));
+  };
+  for (std::size_t i = 0; i < devices_.size(); ++i) {
+    // Stagger first messages over one interval so a fleet does not publish in bursts.
+    Random rng(derive_seed(o_.seed.value_or(0), devices_[i]->id(), "@offset"));
+    queue.push({started_ + wall(devices_[i]->interval_s() * rng.uniform()), i});
+  }
+  auto next_report =
+      o_.report_interval_s > 0 ? started_ + wall(o_.report_interval_s) : Clock::time_point::max();
+  const auto deadline = o_.duration_s
+                            ? measured_from_ + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(*o_.duration_s))
+                            : Clock::time_point::max();
+  while (!stop_.requested() && !limits_reached()) {
+    auto due = queue.top();
+    const auto wake = std::min({due.at, next_report, deadline, next_progress_});
+    if (wake > Clock::now() && !stop_.sleep_until(wake)) break;
+    maybe_progress();
+    if (Clock::now() >= next_report) {
+      publish_reported_all();
+      next_report += wall(o_.report_interval_s);
+    }
+    if (Clock::now() < due.at) continue;
+    queue.pop();
+    publish_telemetry(due.device);
+    // Fixed-rate schedule: the next slot follows the previous one, not "now", so delays do
+    // not accumulate into a lower rate.
+    due.at += wall(devices_[due.device]->interval_s());
+    queue.push(due);
+  }
+}
+
+void Simulator::run_paced(double rate) {
+  // Token bucket: `burst` tokens cover ~20 ms, so sleeps are coarse enough for the OS timer and
+  // oversleeping one slot is made up in the next.
+  const double burst = std::max(1.0, rate / 50.0);
+  double tokens = 1;
+  auto last = Clock::now();
+  std::size_t next = 0;
+  while (!stop_.requested() && !limits_reached()) {
+    if (rate > 0) {
+      const auto now = Clock::now();
+      tokens = std::min(burst, tokens + std::chrono::duration<double>(now - last).count() * rate);
+      last = now;
+      if (tokens < 1) {
+        const auto wait = std::chrono::duration<double>((1 - tokens) / rate);
+        if (!stop_.sleep_until(now + std::chrono::duration_cast<Clock::duration>(wait))) break;
+        continue;
+      }
+      tokens -= 1;
+    }
+    publish_telemetry(next);
+    next = (next + 1) % devices_.size();
+    if ((report_.telemetry & 1023) == 0) maybe_progress();
+  }
+}
+
+int Simulator::run() {
+  LinkSettings ls;
+  ls.broker = o_.broker;
+  ls.client_id = o_.client_id.empty() ? "doppel-sim-" + std::to_string(::getpid()) : o_.client_id;
+  ls.protocol = o_.protocol;
+  ls.window = o_.window;
+  ls.buffer = o_.buffer;
+  ls.connect_retries = o_.connect_retries;
+  link_ = std::make_unique<MqttLink>(ls, report_, stop_);
+
+  std::vector<std::string> filters;
+  for (const auto& d : devices_) {
+    filters.push_back(desired_topic_.expand({{"twin", d->id()}}));
+    filters.push_back(command_topic_.filter({{"twin", d->id()}}));
+  }
+  link_->set_subscriptions(std::move(filters));
+  link_->on_message([this](const InboundMessage& m) { handle_message(m); });
+  // Properties are state: a device reports all of them whenever it (re)connects.
+  link_->on_connected([this](bool) { publish_reported_all(); });
+
+  started_ = Clock::now();
+  started_epoch_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string error;
+  if (!link_->connect(error)) {
+    if (stop_.requested()) return 0;
+    std::fprintf(stderr, "doppel-sim: error: cannot connect to %s: %s\n", o_.broker.c_str(),
+                 error.c_str());
+    return 1;
+  }
+  // Measure from the first possible publish, not from connection setup.
+  measured_from_ = Clock::now();
+  next_progress_ = (o_.quiet || o_.progress_s <= 0)
+                       ? Clock::time_point::max()
+                       : measured_from_ + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(o_.progress_s));
+  if (o_.rate) {
+    run_paced(*o_.rate);
+  } else {
+    run_scheduled();
+  }
+  link_->drain(std::chrono::milliseconds(static_cast<std::int64_t>(o_.drain_s * 1000)));
+  finished_ = Clock::now();
+  link_->disconnect();
+  return 0;
+}
+
+}  // namespace doppel::sim
