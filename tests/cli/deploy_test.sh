@@ -65,6 +65,23 @@ contains "plugin config typo is located" "$tmp/err" "plugin-typo.yaml:8:"
 contains "plugin config typo suggests the key" "$tmp/err" "durability"
 [[ ! -e "$tmp/db-typo" ]] || fail "validate opened the database"
 
+# Every plugin's sample.yaml (a whole deployment, or a `plugins:` fragment of one) is valid.
+for sample in "$root"/plugins/*/sample.yaml; do
+  name=$(basename "$(dirname "$sample")")
+  if grep -q '^apiVersion:' "$sample"; then
+    check "sample.yaml of $name validates" 0 "$doppel" validate "$sample"
+    continue
+  fi
+  {
+    echo "apiVersion: doppel/v1"
+    echo "name: sample"
+    echo "models: [$models]"
+    sed "s|/var/lib/doppel|$tmp/var|g" "$sample"
+    grep -q '^twins:' "$sample" || printf 'twins:\n  - {id: m1, model: "dtmi:example:factory:Motor;1"}\n'
+  } >"$tmp/sample-$name.yaml"
+  check "sample.yaml of $name validates" 0 "$doppel" validate "$tmp/sample-$name.yaml"
+done
+
 # --- run, stop, restart with a changed deployment -----------------------------------------
 deployment() {  # deployment MOTORS WITH_LINE
   {
