@@ -270,6 +270,8 @@ Runtime::Runtime(Deployment deployment, std::shared_ptr<const model::ModelRegist
   impl_->options = std::move(options);
   impl_->graph = std::make_unique<twin::TwinGraph>(
       impl_->models, twin::TwinGraphOptions{impl_->options.workers, impl_->clock});
+  for (twin::ChangeListener* l : impl_->options.listeners)
+    impl_->graph->add_listener(l);
 }
 
 Runtime::~Runtime() {

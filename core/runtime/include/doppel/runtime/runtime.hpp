@@ -38,6 +38,9 @@ struct RuntimeOptions {
   sdk::Duration command_timeout = 10 * sdk::kSecond;  // default for CommandInvocation
   bool start_plugins = true;  // false: load and check only (doppel validate)
   std::unique_ptr<Log> log;   // nullptr: from the deployment's logging settings
+  // Observers of every graph change (API event streams, analytics), registered before the
+  // graph can change; not owned, must outlive the Runtime.
+  std::vector<twin::ChangeListener*> listeners;
 };
 
 // A model command to invoke on a twin's device.
