@@ -36,17 +36,15 @@ std::string find_config(int argc, char** argv) {
   return {};
 }
 
-// A validator for CLI11 options that take durations.
-struct DurationOption {
-  std::optional<double>& target;
-  std::string option;
-  std::string operator()(const std::string& text) const {
-    auto d = parse_duration_s(text);
-    if (!d) return option + ": '" + text + "' is not a duration (e.g. 500ms, 5s, 2m, 1h)";
-    target = *d;
-    return {};
-  }
-};
+// CLI11 check for options that take durations; the value is parsed again after CLI11 ran.
+CLI::Validator duration_check() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (parse_duration_s(text)) return {};
+        return "'" + text + "' is not a duration (e.g. 500ms, 5s, 2m, 1h)";
+      },
+      "DURATION");
+}
 
 }  // namespace
 
@@ -92,9 +90,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"component", "asset", "process"}))
       ->group(g_time);
   std::optional<double> interval;
-  app.add_option_function<std::string>("--interval", DurationOption{interval, "--interval"},
-                                       "Period of every device in simulated time (e.g. 2s, 500ms), "
-                                       "instead of the scope's range")
+  std::string interval_text;
+  app.add_option("--interval", interval_text,
+                 "Period of every device in simulated time (e.g. 2s, 500ms), "
+                 "instead of the scope's range")
+      ->check(duration_check())
       ->group(g_time);
   app.add_option("--time-scale", o.time_scale,
                  "Simulated seconds per wall second (e.g. 60: an hour of drift in a minute)")
@@ -103,11 +103,12 @@ int main(int argc, char** argv) {
   auto* seed_opt = app.add_option("--seed", seed,
                                   "Seed of every random choice (default: random, "
                                   "printed at start)")
+                       ->default_str("random")
                        ->group(g_time);
-  std::string timestamps = o.wall_timestamps ? "wall" : "sim";
+  std::string timestamps;
   app.add_option("--timestamps", timestamps,
-                 "\"ts\" from simulated time (sim, default) or the wall clock (wall)")
-      ->check(CLI::IsMember({"sim", "wall"}))
+                 "\"ts\" from simulated time (sim, default), the wall clock (wall), or none")
+      ->check(CLI::IsMember({"sim", "wall", "none"}))
       ->group(g_time);
 
   auto* g_val = "Values and answers";
@@ -124,10 +125,11 @@ int main(int argc, char** argv) {
                  "[devices:]command: never answer it (a dead device, for timeout tests)")
       ->group(g_val);
   std::optional<double> report_interval;
-  app.add_option_function<std::string>("--report-interval",
-                                       DurationOption{report_interval, "--report-interval"},
-                                       "Re-publish every property this often (simulated time); "
-                                       "default: on (re)connect only")
+  std::string report_interval_text;
+  app.add_option("--report-interval", report_interval_text,
+                 "Re-publish every property this often (simulated time); "
+                 "default: on (re)connect only")
+      ->check(duration_check())
       ->group(g_val);
 
   auto* g_mqtt = "MQTT";
@@ -164,8 +166,9 @@ int main(int argc, char** argv) {
                  "(0: as fast as possible); ignores per-device periods")
       ->group(g_load);
   std::optional<double> duration;
-  app.add_option_function<std::string>("--duration", DurationOption{duration, "--duration"},
-                                       "Stop after this wall time (e.g. 30s)")
+  std::string duration_text;
+  app.add_option("--duration", duration_text, "Stop after this wall time (e.g. 30s)")
+      ->check(duration_check())
       ->group(g_load);
   app.add_option("--messages", o.messages, "Stop after this many telemetry messages")
       ->group(g_load);
@@ -182,11 +185,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!scope_text.empty()) o.scope = *parse_scope(scope_text);
+  if (!interval_text.empty()) interval = parse_duration_s(interval_text);
+  if (!duration_text.empty()) duration = parse_duration_s(duration_text);
+  if (!report_interval_text.empty()) report_interval = parse_duration_s(report_interval_text);
   if (interval) o.interval_s = interval;
   if (duration) o.duration_s = duration;
   if (report_interval) o.report_interval_s = *report_interval;
   if (seed_opt->count() > 0) o.seed = seed;
-  o.wall_timestamps = timestamps == "wall";
+  if (!timestamps.empty()) o.timestamps = *SimOptions::parse_timestamps(timestamps);
   for (const auto& g : gens) {
     auto r = parse_gen_option(g);
     if (auto* e = std::get_if<ConfigError>(&r)) return usage_error(e->format());

@@ -29,14 +29,14 @@ json::json& slot_for(json::json& root, const Device::Value& v) {
 
 }  // namespace
 
-std::string Device::telemetry_json(double t_s, std::int64_t ts_ms) {
+std::string Device::telemetry_json(double t_s, std::optional<std::int64_t> ts_ms) {
   auto doc = json::json::object();
   {
     std::lock_guard lock(mu_);
     for (auto& v : telemetry_)
       slot_for(doc, v) = v.generator->next(t_s);
   }
-  doc["ts"] = ts_ms;
+  if (ts_ms) doc["ts"] = *ts_ms;
   return doc.dump();
 }
 

@@ -45,8 +45,9 @@ class Device {
   void add_property(Value v) { properties_.push_back(std::move(v)); }
   void set_command(const std::string& name, std::optional<std::string> response_json);
 
-  // {"<name>": value, ..., "<component>": {...}, "ts": ts_ms}. Thread-safe.
-  std::string telemetry_json(double t_s, std::int64_t ts_ms);
+  // {"<name>": value, ..., "<component>": {...}, "ts": ts_ms} ("ts" left out when ts_ms is
+  // nullopt). Thread-safe.
+  std::string telemetry_json(double t_s, std::optional<std::int64_t> ts_ms);
   // Every property's current value, or nullopt when the interface has none. Thread-safe.
   std::optional<std::string> reported_json(double t_s);
   // Applies {"name", "component"?, "value", "version"}: the property's generator becomes a

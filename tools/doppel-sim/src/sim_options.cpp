@@ -28,6 +28,13 @@ std::optional<Scope> parse_scope(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<SimOptions::Timestamps> SimOptions::parse_timestamps(std::string_view text) {
+  if (text == "sim") return Timestamps::kSim;
+  if (text == "wall") return Timestamps::kWall;
+  if (text == "none") return Timestamps::kNone;
+  return std::nullopt;
+}
+
 std::string SimOptions::effective_command_topic() const {
   if (!command_topic.empty()) return command_topic;
   // MQTT 3.1.1 has no correlation data: the id travels as a topic level.
@@ -239,8 +246,11 @@ std::vector<ConfigError> load_yaml_config(const std::string& path, SimOptions& o
       if (r.get(v, key, seed)) o.seed = seed;
     } else if (key == "timestamps") {
       if (r.get(v, key, s)) {
-        if (s != "sim" && s != "wall") r.error(v, "'timestamps' must be sim or wall");
-        o.wall_timestamps = s == "wall";
+        if (auto t = SimOptions::parse_timestamps(s)) {
+          o.timestamps = *t;
+        } else {
+          r.error(v, "'timestamps' must be sim, wall or none");
+        }
       }
     } else if (key == "protocol") {
       r.get(v, key, o.protocol);

@@ -46,7 +46,9 @@ struct SimOptions {
   std::optional<double> interval_s;  // simulated seconds; overrides the scope's range
   double time_scale = 1;             // simulated seconds per wall second
   std::optional<std::uint64_t> seed;
-  bool wall_timestamps = false;  // "ts" from the wall clock instead of simulated time
+  // "ts" of telemetry: simulated time (default), the wall clock, or left out.
+  enum class Timestamps { kSim, kWall, kNone } timestamps = Timestamps::kSim;
+  static std::optional<Timestamps> parse_timestamps(std::string_view text);
 
   int protocol = 5;  // 5 or 4 (3.1.1)
   int qos = 0;

@@ -25,12 +25,13 @@ Simulator::Simulator(const SimOptions& options, std::vector<std::unique_ptr<Devi
 }
 
 double Simulator::sim_seconds() const {
-  const std::chrono::duration<double> wall = Clock::now() - started_;
+  const std::chrono::duration<double> wall =
+      Clock::now() - Clock::time_point(Clock::duration(sim_origin_.load()));
   return wall.count() * o_.time_scale;
 }
 
 std::int64_t Simulator::timestamp_ms() const {
-  if (o_.wall_timestamps) {
+  if (o_.timestamps == SimOptions::Timestamps::kWall) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -113,8 +114,10 @@ void Simulator::publish_reported_all() {
 
 void Simulator::publish_telemetry(std::size_t index) {
   Device& device = *devices_[index];
-  if (link_->publish(telemetry_topics_[index], device.telemetry_json(sim_seconds(), timestamp_ms()),
-                     o_.qos, true))
+  std::optional<std::int64_t> ts;
+  if (o_.timestamps != SimOptions::Timestamps::kNone) ts = timestamp_ms();
+  if (link_->publish(telemetry_topics_[index], device.telemetry_json(sim_seconds(), ts), o_.qos,
+                     true))
     ++report_.telemetry;
 }
 
@@ -223,18 +226,24 @@ int Simulator::run() {
   link_->on_connected([this](bool) { publish_reported_all(); });
 
   started_ = Clock::now();
+  sim_origin_ = started_.time_since_epoch().count();
   started_epoch_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   std::string error;
   if (!link_->connect(error)) {
     if (stop_.requested()) return 0;
-    std::fprintf(stderr, "doppel-sim: error: cannot connect to %s: %s\n", o_.broker.c_str(),
-                 error.c_str());
+    std::fprintf(stderr,
+                 "doppel-sim: error: cannot connect to %s: %s (is a broker listening there? "
+                 "see --broker, --connect-retries)\n",
+                 o_.broker.c_str(), error.c_str());
     return 1;
   }
-  // Measure from the first possible publish, not from connection setup.
+  // Measure from the first possible publish, not from connection setup; simulated time starts
+  // there too, so a slow connect does not eat into a compressed timeline.
   measured_from_ = Clock::now();
+  started_ = measured_from_;
+  sim_origin_ = started_.time_since_epoch().count();
   next_progress_ = (o_.quiet || o_.progress_s <= 0)
                        ? Clock::time_point::max()
                        : measured_from_ + std::chrono::duration_cast<Clock::duration>(

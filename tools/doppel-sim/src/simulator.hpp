@@ -2,6 +2,7 @@
 // desired properties and commands.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -57,7 +58,9 @@ class Simulator {
   LoadReport report_;
   StopSignal stop_;
   std::unique_ptr<MqttLink> link_;
-  Clock::time_point started_{};        // simulated time 0; set before connecting
+  Clock::time_point started_{};  // simulated time 0 (run thread only)
+  // The same, for the MQTT thread (reported properties on reconnect).
+  std::atomic<Clock::rep> sim_origin_{0};
   Clock::time_point measured_from_{};  // report and limits: from the first possible publish
   std::int64_t started_epoch_ms_ = 0;
   Clock::time_point next_progress_{};
