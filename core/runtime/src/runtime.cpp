@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "analytics_host.hpp"
 #include "doppel/host/plugin_host.hpp"
 #include "doppel/runtime/mapping.hpp"
 #include "doppel/runtime/persistence.hpp"
@@ -230,8 +231,9 @@ struct Runtime::Impl {
   std::unique_ptr<UpdatePipeline> pipeline;
   std::vector<std::unique_ptr<IngestRouter>> routers;
   // Declared before the plugins: destroyed after them, as plugin callbacks may still come in.
-  std::unique_ptr<Downlink> downlink;                        // when there are protocol plugins
-  std::unique_ptr<twin::PropertyIndexes> indexes;            // the deployment's `indexes:`
+  std::unique_ptr<Downlink> downlink;              // when there are protocol plugins
+  std::unique_ptr<AnalyticsHost> analytics;        // services: deliveries, TwinAccess, events
+  std::unique_ptr<twin::PropertyIndexes> indexes;  // the deployment's `indexes:`
   std::vector<std::unique_ptr<host::LoadedPlugin>> plugins;  // non-storage, in start order
   std::thread scheduler;
   std::mutex scheduler_mutex;
@@ -248,6 +250,7 @@ struct Runtime::Impl {
       std::size_t stale = graph->update_staleness(now);
       std::size_t expired = graph->expire_pending(now - options.sync_timeout);
       if (downlink) downlink->tick(now);
+      analytics->tick(now);
       persistence->commit(nullptr);
       if (stale) log->info("staleness changed", {{"twins", std::to_string(stale)}});
       if (expired) log->warn("desired values timed out", {{"properties", std::to_string(expired)}});
@@ -272,6 +275,8 @@ Runtime::Runtime(Deployment deployment, std::shared_ptr<const model::ModelRegist
       impl_->models, twin::TwinGraphOptions{impl_->options.workers, impl_->clock});
   for (twin::ChangeListener* l : impl_->options.listeners)
     impl_->graph->add_listener(l);
+  impl_->analytics = std::make_unique<AnalyticsHost>(*this, *impl_->graph, impl_->metrics,
+                                                     *impl_->log, *impl_->clock);
 }
 
 Runtime::~Runtime() {
@@ -333,6 +338,41 @@ CommandResult Runtime::invoke_and_wait(const CommandInvocation& command) {
   auto future = promise->get_future();
   invoke(command, [promise](CommandResult r) { promise->set_value(std::move(r)); });
   return future.get();
+}
+
+std::vector<EventRecord> Runtime::active_alerts() const {
+  return impl_->analytics->active_alerts();
+}
+std::vector<EventRecord> Runtime::recent_events(std::size_t limit) const {
+  return impl_->analytics->recent_events(limit);
+}
+bool Runtime::acknowledge_alert(const std::string& twin, const std::string& source) {
+  return impl_->analytics->acknowledge_alert(twin, source);
+}
+int Runtime::subscribe_events(EventSubscriber subscriber) {
+  return impl_->analytics->subscribe(std::move(subscriber));
+}
+void Runtime::unsubscribe_events(int id) {
+  impl_->analytics->unsubscribe(id);
+}
+void Runtime::publish_event(const sdk::Event& event) {
+  impl_->analytics->publish("runtime", event);
+}
+
+void Runtime::tick_now() {
+  Impl& m = *impl_;
+  if (!m.running) return;
+  sdk::Timestamp now = m.clock->now();
+  m.graph->update_staleness(now);
+  m.graph->expire_pending(now - m.options.sync_timeout);
+  if (m.downlink) m.downlink->tick(now);
+  m.persistence->commit(nullptr);
+  m.analytics->tick(now);
+}
+
+void Runtime::drain_analytics() {
+  if (impl_->pipeline) impl_->pipeline->drain();
+  impl_->analytics->drain();
 }
 
 Status Runtime::flush() {
@@ -407,6 +447,8 @@ sdk::Expected<StartReport> Runtime::start() {
   for (const PluginSpec* p : order) {
     host::PluginRequest req{p->name, p->kind, p->library, &p->config(), context_for(p->name),
                             p->where};
+    if (p->kind == sdk::PluginKind::kAnalytics || p->kind == sdk::PluginKind::kActuator)
+      req.context.twins = m.analytics->access_for(p->name);
     if (p->kind == sdk::PluginKind::kProtocol && router_index < m.routers.size())
       req.context.ingest = m.routers[router_index++].get();
     auto loaded = host.load(req);
@@ -533,14 +575,21 @@ sdk::Expected<StartReport> Runtime::start() {
         "stored twins no longer in the deployment are kept",
         {{"count", std::to_string(report.orphans.size())}, {"first", report.orphans.front()}});
   if (m.indexes) m.indexes->build();
+  m.analytics->set_storage(&storage(), m.persistence.get());
+  m.analytics->recover();
   m.log->info("twins ready",
               {{"recovered", std::to_string(report.twins_recovered)},
                {"created", std::to_string(report.twins_created)},
                {"relationships_created", std::to_string(report.relationships_created)},
                {"total", std::to_string(m.graph->size())}});
 
-  // 4. Plugins, then the scheduler.
+  // 4. Plugins, then the scheduler. Analytics plugins see the changes from here on (the twins
+  // the deployment created are there to be read, not delivered one by one).
   if (m.downlink) m.downlink->start();
+  for (auto& p : m.plugins)
+    if (p->descriptor().kind == sdk::PluginKind::kAnalytics)
+      m.analytics->attach(p->name(), &p->as<sdk::AnalyticsPlugin>());
+  if (m.analytics->has_plugins()) m.graph->add_listener(m.analytics.get());
   for (std::size_t i = 0; i < m.plugins.size(); ++i) {
     if (Status s = m.plugins[i]->start(); !s) {
       for (std::size_t j = i; j-- > 0;)
@@ -555,6 +604,7 @@ sdk::Expected<StartReport> Runtime::start() {
     m.log->info("plugin started",
                 {{"plugin", m.plugins[i]->name()}, {"library", m.plugins[i]->path().string()}});
   }
+  m.analytics->start();
   m.stopping = false;
   m.scheduler = std::thread([this] { impl_->run_scheduler(); });
   m.running = true;
@@ -573,8 +623,12 @@ void Runtime::stop() {
   if (m.scheduler.joinable()) m.scheduler.join();
   // Protocols stop first (no new input), then the rest in reverse start order.
   for (auto it = m.plugins.rbegin(); it != m.plugins.rend(); ++it)
-    (*it)->stop();
+    if ((*it)->descriptor().kind == sdk::PluginKind::kProtocol) (*it)->stop();
   if (m.downlink) m.downlink->stop();
+  m.analytics->stop();  // delivers what is queued first
+  for (auto it = m.plugins.rbegin(); it != m.plugins.rend(); ++it)
+    (*it)->stop();  // the rest (stopping twice is a no-op)
+  if (m.analytics->has_plugins()) m.graph->remove_listener(m.analytics.get());
   if (m.pipeline) m.pipeline->drain();
   if (m.persistence) m.persistence->commit(nullptr);
   if (m.storage) {

@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "doppel/runtime/deployment.hpp"
+#include "doppel/runtime/events.hpp"
 #include "doppel/runtime/logging.hpp"
 #include "doppel/runtime/metrics_registry.hpp"
 #include "doppel/sdk/status.hpp"
 #include "doppel/sdk/storage.hpp"
+#include "doppel/sdk/twins.hpp"
 #include "doppel/twin/twin_graph.hpp"
 
 namespace doppel::twin {
@@ -103,6 +105,22 @@ class Runtime {
   // calls `done` once (any thread) with the validated response, an error, or a timeout.
   void invoke(const CommandInvocation& command, std::function<void(CommandResult)> done);
   CommandResult invoke_and_wait(const CommandInvocation& command);
+
+  // ---- services' events (alerts, anomalies, predictions) --------------------------------
+  std::vector<EventRecord> active_alerts() const;
+  std::vector<EventRecord> recent_events(std::size_t limit) const;  // newest first
+  bool acknowledge_alert(const std::string& twin, const std::string& source);
+  // `subscriber` runs on the publishing thread: keep it short. Returns an id to unsubscribe.
+  int subscribe_events(EventSubscriber subscriber);
+  void unsubscribe_events(int id);
+  void publish_event(const sdk::Event& event);
+
+  // For deterministic runs on a fake clock: one scheduler pass (staleness, sync timeouts,
+  // resends, analytics timers) at the clock's current time, now.
+  void tick_now();
+  // Blocks until the update pipeline is drained and every analytics plugin handled every change
+  // and tick queued before the call.
+  void drain_analytics();
 
   // Blocks until every accepted update is applied and durable.
   sdk::Status flush();

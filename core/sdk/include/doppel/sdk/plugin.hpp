@@ -23,7 +23,8 @@
 
 // ABI version: the major is in the entry point's name; bump it on any breaking change.
 #define DOPPEL_SDK_ABI_MAJOR 1
-#define DOPPEL_SDK_ABI_MINOR 0
+// Minor 1: ProtocolPlugin (protocol.hpp), AnalyticsPlugin (analytics.hpp), PluginContext::twins.
+#define DOPPEL_SDK_ABI_MINOR 1
 #define DOPPEL_PLUGIN_ENTRY_NAME "doppel_plugin_v1"
 
 // Plugins are C++ objects: host and plugin must share the compiler family and C++ library.
@@ -56,7 +57,7 @@ inline std::string_view plugin_kind_name(PluginKind kind) noexcept {
 }
 
 class IngestSink;  // doppel/sdk/ingest.hpp
-class TwinAccess;  // doppel/sdk/twins.hpp (later versions)
+class TwinAccess;  // doppel/sdk/twins.hpp
 
 // Services the host lends a plugin instance. Every pointer outlives the instance.
 struct PluginContext {
@@ -66,6 +67,7 @@ struct PluginContext {
   const Clock* clock = nullptr;
   Metrics* metrics = nullptr;
   IngestSink* ingest = nullptr;  // protocol plugins: where device messages go
+  TwinAccess* twins = nullptr;   // analytics and actuator plugins: read and act on twins
 };
 
 class Plugin {
