@@ -28,7 +28,9 @@ LoadedPlugin::~LoadedPlugin() {
 Status LoadedPlugin::start() {
   if (started_) return {};
   Status s = instance_->start();
-  if (!s) return s.with_context("starting plugin '" + name_ + "' (" + path_.string() + ")");
+  if (!s)  // a copy made here outlives the library (see load())
+    return Status(s.code(), s.message(), s.where())
+        .with_context("starting plugin '" + name_ + "' (" + path_.string() + ")");
   started_ = true;
   return {};
 }
@@ -301,7 +303,10 @@ sdk::Expected<std::unique_ptr<LoadedPlugin>> PluginHost::load(const PluginReques
     return Status(StatusCode::kInternal,
                   file + ": the plugin failed to create an instance (see its log)", request.where);
   if (request.config) {
-    if (Status s = plugin->instance_->configure(*request.config); !s) return s;
+    // Copied into a Status made here: the plugin's own may be freed by code in the library,
+    // which is unloaded when `plugin` goes out of scope.
+    if (Status s = plugin->instance_->configure(*request.config); !s)
+      return Status(s.code(), s.message(), s.where());
   }
   return plugin;
 }

@@ -47,6 +47,29 @@ sdk::FieldValue field(const twin::Value& v) {
   return f;
 }
 
+sdk::ValueType value_type(const model::Schema* s) {
+  if (!s) return sdk::ValueType::kNone;
+  switch (s->kind) {
+    case model::SchemaKind::kBoolean:
+      return sdk::ValueType::kBoolean;
+    case model::SchemaKind::kDouble:
+    case model::SchemaKind::kFloat:
+    case model::SchemaKind::kInteger:
+    case model::SchemaKind::kLong:
+      return sdk::ValueType::kNumber;
+    case model::SchemaKind::kEnum:
+      return sdk::ValueType::kEnum;
+    case model::SchemaKind::kString:
+    case model::SchemaKind::kDate:
+    case model::SchemaKind::kDateTime:
+    case model::SchemaKind::kTime:
+    case model::SchemaKind::kDuration:
+      return sdk::ValueType::kString;
+    default:
+      return sdk::ValueType::kComplex;
+  }
+}
+
 sdk::SyncState sync_state(twin::SyncStatus s) {
   switch (s) {
     case twin::SyncStatus::kNone:
@@ -191,6 +214,39 @@ class AnalyticsHost::Access final : public sdk::TwinAccess {
   bool model_is(std::string_view model, std::string_view base) noexcept override {
     const model::Interface* i = host_.graph_.models().find(model);
     return i && i->is_a(base);
+  }
+
+  bool describe(std::string_view model, sdk::ModelVisitor& visitor) noexcept override {
+    try {
+      const twin::TwinLayout* layout = host_.graph_.layout(model);
+      if (!layout) return false;
+      std::vector<sdk::ModelSlot> slots;
+      for (const twin::SlotInfo& s : layout->slots())
+        slots.push_back({s.path, s.is_property(), s.content->writable,
+                         value_type(s.content->schema), s.content->unit_symbol});
+      std::vector<sdk::ModelCommand> commands;
+      std::vector<sdk::ModelRelationship> relationships;
+      const model::Interface& i = layout->interface();
+      auto add_commands = [&](const model::Interface& from, std::string_view component) {
+        for (const model::Content* c : from.contents)
+          if (c->kind == model::ContentKind::kCommand)
+            commands.push_back(
+                {component, c->name,
+                 c->request ? value_type(c->request->schema) : sdk::ValueType::kNone,
+                 c->response ? value_type(c->response->schema) : sdk::ValueType::kNone});
+      };
+      add_commands(i, "");
+      for (const model::Content* c : i.contents) {
+        if (c->kind == model::ContentKind::kComponent && c->component)
+          add_commands(*c->component, c->name);
+        if (c->kind == model::ContentKind::kRelationship)
+          relationships.push_back({c->name, c->target});
+      }
+      visitor.visit({i.id, slots, commands, relationships});
+      return true;
+    } catch (...) {
+      return false;
+    }
   }
 
   Status desire(std::string_view twin, std::string_view path,

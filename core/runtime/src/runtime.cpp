@@ -447,8 +447,11 @@ sdk::Expected<StartReport> Runtime::start() {
   for (const PluginSpec* p : order) {
     host::PluginRequest req{p->name, p->kind, p->library, &p->config(), context_for(p->name),
                             p->where};
-    if (p->kind == sdk::PluginKind::kAnalytics || p->kind == sdk::PluginKind::kActuator)
+    if (p->kind == sdk::PluginKind::kAnalytics || p->kind == sdk::PluginKind::kActuator) {
       req.context.twins = m.analytics->access_for(p->name);
+      req.context.rules = &d.rules.node();
+      req.context.derived = &d.derived.node();
+    }
     if (p->kind == sdk::PluginKind::kProtocol && router_index < m.routers.size())
       req.context.ingest = m.routers[router_index++].get();
     auto loaded = host.load(req);

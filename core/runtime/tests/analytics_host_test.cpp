@@ -22,13 +22,15 @@ struct Twins {
   testing::FakeClock clock;
   std::unique_ptr<Runtime> rt;
 
-  void start(const std::string& storage, bool act) {
+  void start(const std::string& storage, bool act, const std::string& telemetry = "temperature",
+             bool expect_ok = true) {
     std::ofstream(dir.path() / "deploy.yaml")
         << "apiVersion: doppel/v1\nname: analytics\nmodels: [\"" DOPPEL_SOURCE_DIR
            "/examples/models/factory\"]\nplugins:\n"
         << storage
         << "  - {name: devices, kind: protocol, library: loopback, config: {respond: 'true'}}\n"
-        << "  - {name: hot, kind: analytics, library: threshold, config: {telemetry: temperature, "
+        << "  - {name: hot, kind: analytics, library: threshold, config: {telemetry: " << telemetry
+        << ", "
            "above: 80, act: "
         << (act ? "true" : "false")
         << "}}\ntwins:\n  - {id: \"motor-{i}\", count: 3, model: "
@@ -42,8 +44,14 @@ struct Twins {
     o.log = std::make_unique<Log>("test", LogOptions{sdk::LogLevel::kError, LogFormat::kText});
     rt = std::make_unique<Runtime>(std::move(*load.deployment), load.models, std::move(o));
     auto started = rt->start();
+    if (!expect_ok) {
+      ASSERT_FALSE(started);
+      error = started.status().to_string();
+      return;
+    }
     ASSERT_TRUE(started) << started.status().to_string();
   }
+  std::string error;
   void temperature(const std::string& twin, double t) {
     SlotWrite w{"temperature", Value::number(t), 0};
     auto r = rt->graph().report(twin, std::span(&w, 1));
@@ -59,6 +67,13 @@ struct Twins {
     return -1;
   }
 };
+
+TEST(AnalyticsHost, PluginsCheckTheirConfigAgainstTheModels) {
+  Twins t;
+  t.start("", false, "vibrations", false);
+  EXPECT_NE(t.error.find("'vibrations' is not a numeric telemetry"), std::string::npos) << t.error;
+  EXPECT_NE(t.error.find("deploy.yaml:6:"), std::string::npos) << t.error;
+}
 
 TEST(AnalyticsHost, DeliversChangesInOrderAndTicks) {
   Twins t;

@@ -26,6 +26,21 @@ class ThresholdAnalytics final : public AnalyticsPlugin {
     telemetry_ = std::string(config.get("telemetry").text());
     above_ = config.get("above").as_number();
     act_ = !config.get("act").missing() && config.get("act").as_bool();
+    // Checked against the model the deployment's rules name (like a rules plugin would).
+    struct Find final : ModelVisitor {
+      std::string_view path;
+      bool numeric = false;
+      void visit(const ModelDescription& m) noexcept override {
+        for (const ModelSlot& s : m.slots)
+          if (s.path == path && s.type == ValueType::kNumber) numeric = true;
+      }
+    } find;
+    find.path = telemetry_;
+    if (!twins_.describe("dtmi:example:factory:Motor;1", find))
+      return invalid_argument("model not found");
+    if (!find.numeric)
+      return invalid_argument("'" + telemetry_ + "' is not a numeric telemetry of the model",
+                              config.get("telemetry").where());
     return {};
   }
   Status start() noexcept override {

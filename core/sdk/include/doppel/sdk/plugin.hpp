@@ -68,6 +68,10 @@ struct PluginContext {
   Metrics* metrics = nullptr;
   IngestSink* ingest = nullptr;  // protocol plugins: where device messages go
   TwinAccess* twins = nullptr;   // analytics and actuator plugins: read and act on twins
+  // The deployment's top-level `rules:` and `derived:` lists (missing nodes when absent), for
+  // analytics plugins; errors in them are reported with these nodes' where().
+  const ConfigNode* rules = nullptr;
+  const ConfigNode* derived = nullptr;
 };
 
 class Plugin {

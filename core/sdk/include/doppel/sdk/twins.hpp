@@ -94,6 +94,43 @@ struct Event {
   std::string_view data;      // JSON object with the values that triggered it; "" for none
 };
 
+// What a model declares, for plugins that check their configuration against it (rule names
+// resolve, types fit, units convert).
+enum class ValueType : std::uint8_t { kBoolean, kNumber, kString, kEnum, kComplex, kNone };
+
+struct ModelSlot {
+  std::string_view path;  // "temperature", "bearing/temperature"
+  bool is_property = false;
+  bool writable = false;
+  ValueType type = ValueType::kNone;
+  std::string_view unit;  // unit short name ("degreeCelsius"), "" when none
+};
+
+struct ModelCommand {
+  std::string_view component;  // "" for the interface's own commands
+  std::string_view name;
+  ValueType request = ValueType::kNone;  // kNone: no request payload
+  ValueType response = ValueType::kNone;
+};
+
+struct ModelRelationship {
+  std::string_view name;
+  std::string_view target;  // interface DTMI, "" for any
+};
+
+struct ModelDescription {
+  std::string_view id;
+  std::span<const ModelSlot> slots;
+  std::span<const ModelCommand> commands;
+  std::span<const ModelRelationship> relationships;
+};
+
+class ModelVisitor {
+ public:
+  virtual ~ModelVisitor() = default;
+  virtual void visit(const ModelDescription& model) noexcept = 0;
+};
+
 class TwinVisitor {
  public:
   virtual ~TwinVisitor() = default;
@@ -136,6 +173,8 @@ class TwinAccess {
   virtual void twins_of(std::string_view model, IdVisitor& visitor) noexcept = 0;
   // Whether interface `model` is `base` or extends it.
   virtual bool model_is(std::string_view model, std::string_view base) noexcept = 0;
+  // What interface `model` declares (own and inherited); false when the model is unknown.
+  virtual bool describe(std::string_view model, ModelVisitor& visitor) noexcept = 0;
 
   // ---- acting ------------------------------------------------------------------------------
   // A desired property value (JSON), validated against the model and sent to the device.
