@@ -153,7 +153,11 @@ int main(int argc, char** argv) {
                  "MQTT 3.1.1 command responses, with {twin}, {name}, {correlation} (v5 answers "
                  "on the request's Response Topic)")
       ->group(g_mqtt);
-  app.add_option("--window", o.window, "Publishes awaiting completion, at most")->group(g_mqtt);
+  app.add_option("--window", o.window,
+                 "Publishes awaiting completion, at most (default: 20 at QoS 1/2, mosquitto's "
+                 "default inflight limit; 100 at QoS 0)")
+      ->default_str("by QoS")
+      ->group(g_mqtt);
   app.add_option("--buffer", o.buffer, "Messages buffered while disconnected, then dropped")
       ->group(g_mqtt);
   app.add_option("--connect-retries", o.connect_retries,

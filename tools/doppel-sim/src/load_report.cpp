@@ -54,6 +54,8 @@ LoadReport::Snapshot LoadReport::snapshot(int qos, double elapsed_s) const {
     s.p99_ms = pct(0.99);
     s.max_ms = *std::max_element(copy.begin(), copy.end()) / 1000.0;
   }
+  const auto settled = s.completed + s.failed;
+  s.unconfirmed = s.published > settled ? s.published - settled : 0;
   const double base = qos > 0 ? static_cast<double>(s.completed) : static_cast<double>(s.published);
   s.rate = elapsed_s > 0 ? base / elapsed_s : 0;
   return s;
@@ -70,6 +72,7 @@ std::string format_text(const LoadReport::Snapshot& s) {
     out += fmt::format("  written (QoS 0)     {}\n", s.completed);
   }
   out += fmt::format("  failed              {}\n", s.failed);
+  out += fmt::format("  unconfirmed         {}\n", s.unconfirmed);
   out += fmt::format("  dropped             {}\n", s.dropped);
   out += fmt::format("  achieved rate       {:.1f} msg/s ({})\n", s.rate,
                      s.qos > 0 ? "acknowledged" : "sent");
@@ -94,6 +97,7 @@ std::string format_json(const LoadReport::Snapshot& s) {
       {"acknowledged", s.qos > 0 ? s.completed : 0},
       {"written", s.completed},
       {"failed", s.failed},
+      {"unconfirmed", s.unconfirmed},
       {"dropped", s.dropped},
       {"rate", s.rate},
       {"latency_ms", {{"p50", s.p50_ms}, {"p99", s.p99_ms}, {"max", s.max_ms}}},

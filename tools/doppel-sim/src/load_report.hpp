@@ -35,7 +35,8 @@ class LoadReport {
     std::uint64_t commands_answered = 0, commands_ignored = 0, commands_bad = 0;
     std::uint64_t latency_samples = 0;
     double p50_ms = 0, p99_ms = 0, max_ms = 0;
-    double rate = 0;  // completed (QoS>=1) or published (QoS 0) per second
+    double rate = 0;                // completed (QoS>=1) or published (QoS 0) per second
+    std::uint64_t unconfirmed = 0;  // sent, neither completed nor failed when the run ended
   };
   Snapshot snapshot(int qos, double elapsed_s) const;
 

@@ -24,7 +24,7 @@ struct LinkSettings {
   std::string broker;
   std::string client_id;
   int protocol = 5;
-  std::size_t window = 1000;
+  std::size_t window = 20;
   std::size_t buffer = 10000;
   int connect_retries = 5;
 };

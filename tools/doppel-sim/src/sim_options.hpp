@@ -64,7 +64,9 @@ struct SimOptions {
   std::optional<double> rate;  // total telemetry messages per second; 0: unpaced
   std::optional<double> duration_s;
   std::optional<std::uint64_t> messages;
-  std::size_t window = 1000;   // publishes waiting for their completion, at most
+  // Publishes waiting for their completion, at most; 0: by QoS (effective_window()).
+  std::size_t window = 0;
+  std::size_t effective_window() const;
   std::size_t buffer = 10000;  // messages kept while the broker is away
   int connect_retries = 5;
   double drain_s = 10;

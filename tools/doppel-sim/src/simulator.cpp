@@ -210,7 +210,7 @@ int Simulator::run() {
   ls.broker = o_.broker;
   ls.client_id = o_.client_id.empty() ? "doppel-sim-" + std::to_string(::getpid()) : o_.client_id;
   ls.protocol = o_.protocol;
-  ls.window = o_.window;
+  ls.window = o_.effective_window();
   ls.buffer = o_.buffer;
   ls.connect_retries = o_.connect_retries;
   link_ = std::make_unique<MqttLink>(ls, report_, stop_);
