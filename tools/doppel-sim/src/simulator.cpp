@@ -193,6 +193,7 @@ void Simulator::run_paced(double rate) {
       tokens = std::min(burst, tokens + std::chrono::duration<double>(now - last).count() * rate);
       last = now;
       if (tokens < 1) {
+        maybe_progress();
         const auto wait = std::chrono::duration<double>((1 - tokens) / rate);
         if (!stop_.sleep_until(now + std::chrono::duration_cast<Clock::duration>(wait))) break;
         continue;
@@ -201,7 +202,7 @@ void Simulator::run_paced(double rate) {
     }
     publish_telemetry(next);
     next = (next + 1) % devices_.size();
-    if ((report_.telemetry & 1023) == 0) maybe_progress();
+    maybe_progress();
   }
 }
 

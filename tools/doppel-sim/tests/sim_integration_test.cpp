@@ -263,6 +263,47 @@ TEST_F(SimIntegration, ReconnectsAfterTheBrokerRestarts) {
       << report.dump();
 }
 
+TEST_F(SimIntegration, RatePacingHoldsTheTargetRate) {
+  ChildProcess sim(sim_args({"--count", "7", "--rate", "400", "--duration", "2s", "--json", "-q"}),
+                   dir.path(), "sim");
+  ASSERT_EQ(sim.wait(20s), 0) << sim.err();
+  const auto report = last_json(sim.out());
+  EXPECT_NEAR(report["telemetry"].get<double>(), 800, 40) << report.dump();
+}
+
+TEST_F(SimIntegration, WhileTheBrokerIsAwayMessagesAreBufferedThenDropped) {
+  ChildProcess sim(sim_args({"--rate", "500", "--qos", "1", "--buffer", "100", "--client-id",
+                             "sim-away", "--json", "--progress", "0.1"}),
+                   dir.path(), "sim");
+  wait_subscribed("sim-away");
+  broker.stop();
+  // Progress lines show the drop counter; wait until the bounded buffer overflowed.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto err = sim.err();
+        const auto at = err.rfind(" dropped");
+        if (at == std::string::npos) return false;
+        const auto num = err.rfind(' ', at - 1);
+        return std::stoll(err.substr(num + 1, at - num - 1)) > 0;
+      },
+      20s))
+      << sim.err();
+  broker.start();
+  ASSERT_TRUE(wait_until([&] { return sim.err().find("reconnected") != std::string::npos; }, 30s))
+      << sim.err();
+  auto after = subscribe("sub-after", {"-q", "1", "-C", "20", "-t", "devices/+/telemetry"});
+  ASSERT_EQ(after->wait(20s), 0);
+  sim.signal(SIGTERM);
+  ASSERT_EQ(sim.wait(20s), 0) << sim.err();
+  const auto report = last_json(sim.out());
+  EXPECT_GT(report["dropped"].get<int>(), 0);
+  EXPECT_GE(report["reconnects"].get<int>(), 1);
+  EXPECT_EQ(report["unconfirmed"].get<int>(), 0) << report.dump();
+  EXPECT_EQ(report["sent"].get<std::uint64_t>(),
+            report["acknowledged"].get<std::uint64_t>() + report["failed"].get<std::uint64_t>())
+      << report.dump();
+}
+
 TEST_F(SimIntegration, UnreachableBrokerExitsWithOne) {
   const std::string uri = broker.uri();
   broker.stop();
