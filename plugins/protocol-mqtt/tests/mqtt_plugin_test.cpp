@@ -442,9 +442,11 @@ TEST(MqttDownlink, DesiredWithoutAckTopicCompletesOncePublished) {
 // A device written with Paho: answers every command on its response topic with the same
 // correlation data (MQTT v5).
 struct V5Device {
+  std::string answer;  // the response body; "" echoes the request
   ::mqtt::async_client client;
-  explicit V5Device(const MosquittoBroker& b)
-      : client(b.uri(), unique_id("device"), ::mqtt::create_options(MQTTVERSION_5)) {
+  explicit V5Device(const MosquittoBroker& b, std::string reply = "")
+      : answer(std::move(reply)),
+        client(b.uri(), unique_id("device"), ::mqtt::create_options(MQTTVERSION_5)) {
     client.set_message_callback([this](::mqtt::const_message_ptr msg) {
       const auto& props = msg->get_properties();
       if (!props.contains(::mqtt::property::RESPONSE_TOPIC)) return;
@@ -453,7 +455,9 @@ struct V5Device {
       if (props.contains(::mqtt::property::CORRELATION_DATA))
         reply.add({::mqtt::property::CORRELATION_DATA,
                    ::mqtt::get<std::string>(props, ::mqtt::property::CORRELATION_DATA)});
-      std::string body = "{\"accepted\": true, \"echo\": " + msg->get_payload_str() + "}";
+      std::string body = answer.empty()
+                             ? "{\"accepted\": true, \"echo\": " + msg->get_payload_str() + "}"
+                             : answer;
       client.publish(::mqtt::message::create(to, body.data(), body.size(), 1, false, reply));
     });
     auto opts =
@@ -555,6 +559,62 @@ TEST(MqttDownlink, StoreAndForwardWhileTheBrokerIsAwayIsBoundedAndCounted) {
   EXPECT_TRUE(results[0]->status) << results[0]->status.to_string();
   EXPECT_TRUE(results[1]->status);
   EXPECT_EQ(p.counter("doppel_mqtt_reconnects_total"), 1u);
+}
+
+// ---- down through the runtime: desire() and invoke() ----------------------------------------
+
+TEST(MqttRuntime, DesiredRoundTripThroughTheRuntimeEndsInSync) {
+  MosquittoBroker broker(logging_subscriptions());
+  Deploy d(base_config(broker, "rt-desired") + "      desired: {}\n");
+  ASSERT_TRUE(d.load.ok()) << d.errors();
+  runtime::Runtime rt(std::move(*d.load.deployment), d.load.models, quiet_options());
+  ASSERT_TRUE(rt.start());
+  Sub sub(broker, "devices/+/desired", 1);
+  std::vector<twin::SlotWrite> writes{{"targetSpeed", twin::Value::number(1450.5), 0}};
+  auto v = rt.desire("motor-2", writes);
+  ASSERT_TRUE(v) << v.status().to_string();
+  std::string seen = sub.read_all();
+  ASSERT_EQ(seen.rfind("devices/motor-2/desired {\"name\":\"targetSpeed\",\"value\":1450.5,", 0),
+            0u)
+      << seen;
+  std::size_t at = seen.find("\"version\":");
+  ASSERT_NE(at, std::string::npos);
+  std::string version = seen.substr(at + 10, seen.find('}', at) - at - 10);
+  auto sync = [&] {
+    twin::SyncStatus s = twin::SyncStatus::kNone;
+    rt.graph().read("motor-2", [&](const twin::TwinView& t) { s = t.slot("targetSpeed")->sync; });
+    return s;
+  };
+  EXPECT_EQ(sync(), twin::SyncStatus::kPending);
+  pub(broker, "devices/motor-2/desired/ack",
+      "{\"name\": \"targetSpeed\", \"version\": " + version + "}");
+  ASSERT_TRUE(wait_until([&] { return sync() == twin::SyncStatus::kInSync; }))
+      << rt.metrics().render_prometheus();
+  rt.stop();
+}
+
+TEST(MqttRuntime, CommandRoundTripAndTimeoutThroughTheRuntime) {
+  MosquittoBroker broker;
+  V5Device device(broker, "true");
+  Deploy d(base_config(broker, "rt-cmd") + "      commands: {}\n");
+  ASSERT_TRUE(d.load.ok()) << d.errors();
+  runtime::Runtime rt(std::move(*d.load.deployment), d.load.models, quiet_options());
+  ASSERT_TRUE(rt.start());
+  runtime::CommandInvocation c;
+  c.twin = "motor-1";
+  c.name = "reduceLoad";
+  c.request = "20";
+  c.timeout = 5 * sdk::kSecond;
+  runtime::CommandResult r = rt.invoke_and_wait(c);
+  EXPECT_TRUE(r.status) << r.status.to_string();
+  EXPECT_EQ(r.response, "true");
+
+  // A device that stays silent: the command times out.
+  device.client.unsubscribe("devices/+/commands/+")->wait();
+  c.timeout = 300 * sdk::kMillisecond;
+  r = rt.invoke_and_wait(c);
+  EXPECT_EQ(r.status.code(), sdk::StatusCode::kDeadlineExceeded) << r.status.to_string();
+  rt.stop();
 }
 
 // ---- broker restart mid-stream ----------------------------------------------------------------
