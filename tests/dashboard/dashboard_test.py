@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""The web dashboard in headless Chromium against a running `doppel run`.
+
+Starts mosquitto on a free loopback port, `doppel run` on a small factory deployment (MQTT in,
+memory storage, the API on a free port with a token file), publishes telemetry with
+mosquitto_pub, waits (polling the API with a deadline) until Doppel has the values and one twin
+has gone stale, then loads the dashboard in headless Chromium (--dump-dom and --screenshot) and
+checks what the page shows: the twin tree with every twin, the value that was sent, the stale
+marker, the live-event stream connected. Also checks how the static files are served (types,
+no token needed, traversal refused, API 404s stay problem+json).
+
+The screenshot is kept as a test artifact: its path is printed.
+
+Usage: dashboard_test.py --doppel BIN --source DIR --plugin-path DIR --artifacts DIR
+"""
+import argparse
+import hashlib
+import html.parser
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+
+def fail(msg, log=None):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    if log and os.path.exists(log):
+        print("--- doppel log (tail) ---", file=sys.stderr)
+        with open(log, encoding="utf-8", errors="replace") as f:
+            print("".join(f.readlines()[-40:]), file=sys.stderr)
+    sys.exit(1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what):
+    """Polls `pred` until it returns a truthy value; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+def port_accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Http:
+    def __init__(self, port, token):
+        self.port = port
+        self.token = token
+
+    def get(self, path, auth=True):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Authorization": f"Bearer {self.token}"} if auth else {}
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+
+    def json(self, path):
+        status, _, body = self.get(path)
+        return json.loads(body) if status == 200 else None
+
+
+class Dom(html.parser.HTMLParser):
+    """Just enough of the dumped DOM: elements with their attributes, nesting and text."""
+
+    VOID = {"meta", "link", "input", "br", "img", "hr", "source", "polyline", "path"}
+
+    def __init__(self):
+        super().__init__()
+        self.root = {"tag": "#root", "attrs": {}, "children": [], "text": ""}
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag, attrs):
+        node = {"tag": tag, "attrs": dict(attrs), "children": [], "text": ""}
+        self.stack[-1]["children"].append(node)
+        if tag not in self.VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag, attrs):
+        self.stack[-1]["children"].append({"tag": tag, "attrs": dict(attrs), "children": [], "text": ""})
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, 0, -1):
+            if self.stack[i]["tag"] == tag:
+                del self.stack[i:]
+                return
+
+    def handle_data(self, data):
+        self.stack[-1]["children"].append(data)
+
+    @staticmethod
+    def text(node):
+        if isinstance(node, str):
+            return node
+        return "".join(Dom.text(c) for c in node["children"])
+
+    @staticmethod
+    def find_all(node, pred):
+        out = []
+        if isinstance(node, dict):
+            if pred(node):
+                out.append(node)
+            for c in node["children"]:
+                out.extend(Dom.find_all(c, pred))
+        return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--doppel", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--plugin-path", required=True)
+    ap.add_argument("--artifacts", required=True)
+    ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
+    args = ap.parse_args()
+
+    if not shutil.which(args.chromium) and not os.path.exists(args.chromium):
+        fail("chromium is not installed (scripts/setup installs the Debian package 'chromium')")
+    os.makedirs(args.artifacts, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="doppel-dashboard-")
+    log = os.path.join(work, "doppel.log")
+    procs = []
+
+    try:
+        # ---- mosquitto ---------------------------------------------------------------------
+        mqtt_port = free_port()
+        with open(os.path.join(work, "mosquitto.conf"), "w") as f:
+            f.write(f"listener {mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    "max_queued_messages 0\n")
+        mosq_log = open(os.path.join(work, "mosquitto.log"), "w")
+        procs.append(subprocess.Popen(["mosquitto", "-c", os.path.join(work, "mosquitto.conf")],
+                                      stdout=mosq_log, stderr=subprocess.STDOUT))
+        wait_until(lambda: port_accepts(mqtt_port), 10, "mosquitto listening")
+
+        # ---- doppel run ----------------------------------------------------------------------
+        token = "dash-" + secrets.token_hex(16)
+        with open(os.path.join(work, "tokens.txt"), "w") as f:
+            f.write(f"{hashlib.sha256(token.encode()).hexdigest()} operator dashboard-test\n")
+        models = os.path.join(args.source, "examples", "models", "factory")
+        with open(os.path.join(work, "deploy.yaml"), "w") as f:
+            f.write(f"""apiVersion: doppel/v1
+name: dashboard-test
+models: ["{models}"]
+model_options: {{undefined_extensions: per-default}}
+plugins:
+  - name: devices
+    kind: protocol
+    library: mqtt
+    config:
+      broker: "tcp://127.0.0.1:{mqtt_port}"
+      client_id: doppel-dashboard-test
+      ingest: [{{topic: "plant/{{twin}}/telemetry"}}]
+  - {{name: store, kind: storage, library: memory}}
+twins:
+  - {{id: line-1, model: "dtmi:example:factory:ProductionLine;1", properties: {{name: Line 1}}}}
+  - {{id: "motor-{{i}}", count: 2, model: "dtmi:example:factory:Motor;1",
+     properties: {{ratedPower: 7.5, state: running}}}}
+  # Never reports and expects data every second: stale within a couple of scheduler ticks.
+  - {{id: motor-9, model: "dtmi:example:factory:Motor;1", expected_update_period: 1s}}
+relationships:
+  - {{source: line-1, name: contains, target: "motor-{{i}}", count: 2}}
+  - {{source: line-1, name: contains, target: motor-9}}
+expected_update_periods:
+  - {{model: "dtmi:example:factory:Motor;1", period: 1h}}
+api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
+""")
+        doppel_log = open(log, "w")
+        procs.append(subprocess.Popen([args.doppel, "run", os.path.join(work, "deploy.yaml"),
+                                       "--plugin-path", args.plugin_path],
+                                      stdout=doppel_log, stderr=subprocess.STDOUT))
+
+        def logged_url():
+            if procs[-1].poll() is not None:
+                fail(f"doppel run exited with {procs[-1].returncode}", log)
+            with open(log, encoding="utf-8", errors="replace") as f:
+                m = re.search(r"url=(http://127\.0\.0\.1:\d+)", f.read())
+            return m.group(1) if m else None
+
+        url = wait_until(logged_url, 20, "the API URL in the log")
+        port = urllib.parse.urlparse(url).port
+        api = Http(port, token)
+        print(f"doppel API at {url}")
+
+        # ---- feed values through MQTT and wait until Doppel has them ---------------------------
+        for t in (70.5, 71.75, 73.25):
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "1",
+                            "-t", "plant/motor-1/telemetry",
+                            "-m", json.dumps({"temperature": t, "vibration": 0.42, "current": 11.5})],
+                           check=True, timeout=10)
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "1",
+                        "-t", "plant/motor-2/telemetry", "-m", json.dumps({"temperature": 64.5})],
+                       check=True, timeout=10)
+
+        def has_value():
+            t = api.json("/api/v1/twins/motor-1")
+            return t and t["telemetry"]["temperature"]["value"] == 73.25
+
+        try:
+            wait_until(has_value, 15, "motor-1 temperature 73.25 through MQTT")
+            wait_until(lambda: (api.json("/api/v1/twins/motor-9") or {}).get("stale") is True, 15,
+                       "motor-9 stale")
+            wait_until(lambda: (api.json("/api/v1/twins/motor-1") or {}).get("stale") is False, 5,
+                       "motor-1 fresh")
+        except TimeoutError as e:
+            fail(str(e), log)
+
+        # ---- static files ------------------------------------------------------------------------
+        checks = [
+            ("/", 200, "text/html"),
+            ("/index.html", 200, "text/html"),
+            ("/app.js", 200, "text/javascript"),
+            ("/style.css", 200, "text/css"),
+            ("/nothing-here.js", 404, None),
+            ("/../../etc/passwd", 404, None),
+            ("/%2e%2e/%2e%2e/etc/passwd", 404, None),
+            ("/..%2f..%2fetc%2fpasswd", 404, None),
+            ("/api/v1/no-such-route", 404, "application/problem+json"),
+        ]
+        for path, want, ctype in checks:
+            status, headers, body = api.get(path, auth=False)
+            if status != want:
+                fail(f"GET {path} without a token: HTTP {status}, expected {want}", log)
+            if ctype and not headers.get("content-type", "").startswith(ctype):
+                fail(f"GET {path}: content type {headers.get('content-type')}, expected {ctype}", log)
+            if path == "/" and b'id="tree"' not in body:
+                fail("GET / is not the dashboard page", log)
+            if status == 404 and b"root:" in body:
+                fail(f"GET {path} leaked a file outside the dashboard folder", log)
+            print(f"ok: GET {path} -> {status}")
+        status, _, _ = api.get("/api/v1/twins/motor-1", auth=False)
+        if status != 401:
+            fail(f"the data API answered HTTP {status} without a token", log)
+
+        # ---- the page in headless Chromium -------------------------------------------------------
+        page = f"{url}/#token={urllib.parse.quote(token)}&twin=motor-1"
+        profile = os.path.join(work, "chromium-profile")
+        base = [args.chromium, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,800",
+                "--virtual-time-budget=8000"]
+        dom = subprocess.run(base + ["--dump-dom", page], capture_output=True, text=True, timeout=90)
+        dump_path = os.path.join(args.artifacts, "dashboard-dom.html")
+        with open(dump_path, "w") as f:
+            f.write(dom.stdout)
+        if dom.returncode != 0 or "<html" not in dom.stdout:
+            fail(f"chromium --dump-dom failed ({dom.returncode}): {dom.stderr[-2000:]}", log)
+        shot = os.path.join(args.artifacts, "dashboard.png")
+        if os.path.exists(shot):
+            os.remove(shot)
+        sc = subprocess.run(base + [f"--screenshot={shot}", page], capture_output=True, text=True,
+                            timeout=90)
+        if sc.returncode != 0 or not os.path.exists(shot) or os.path.getsize(shot) < 1000:
+            fail(f"chromium --screenshot failed ({sc.returncode}): {sc.stderr[-2000:]}", log)
+        print(f"screenshot: {shot}")
+        print(f"dumped DOM: {dump_path}")
+
+        d = Dom()
+        d.feed(dom.stdout)
+        by_id = lambda i: (Dom.find_all(d.root, lambda n: n["attrs"].get("id") == i) or [None])[0]
+
+        tree = by_id("tree")
+        if tree is None or tree["attrs"].get("data-state") != "ready":
+            err = by_id("error")
+            fail("the twin tree did not load" + (f": {Dom.text(err)}" if err else ""), log)
+        items = {}
+        for li in Dom.find_all(tree, lambda n: n["tag"] == "li" and "data-twin-id" in n["attrs"]):
+            items.setdefault(li["attrs"]["data-twin-id"], li)
+        for twin in ("line-1", "motor-1", "motor-2", "motor-9"):
+            if twin not in items:
+                fail(f"the twin tree lacks {twin} (has {sorted(items)})")
+        print(f"ok: the tree shows {sorted(items)}")
+        # line-1 is the root; the motors sit under it (relationship "contains").
+        if items["line-1"]["attrs"].get("aria-level") != "1" or items["motor-1"]["attrs"].get("aria-level") != "2":
+            fail("the motors are not nested under line-1 in the tree")
+        if "contains" not in Dom.text(items["line-1"]):
+            fail("the tree does not name the relationship 'contains'")
+        print("ok: line-1 → contains → motors")
+
+        def row_of(li):
+            return next(c for c in li["children"] if isinstance(c, dict) and "twin-row" in c["attrs"].get("class", ""))
+
+        m1 = row_of(items["motor-1"])
+        if "73.25" not in Dom.text(m1):
+            fail(f"motor-1's row does not show the temperature sent (73.25): {Dom.text(m1)!r}")
+        print(f"ok: motor-1's row shows {Dom.text(m1).split('73.25')[0][-20:].strip()!r} 73.25")
+        m9 = row_of(items["motor-9"])
+        if "is-stale" not in m9["attrs"].get("class", "") or not Dom.find_all(m9, lambda n: n["attrs"].get("data-stale") == "true"):
+            fail(f"motor-9 carries no stale marker: {m9['attrs']} {Dom.text(m9)!r}")
+        if "is-stale" in m1["attrs"].get("class", "") or Dom.find_all(m1, lambda n: n["attrs"].get("data-stale") == "true"):
+            fail("motor-1 is marked stale but reported just now")
+        print("ok: motor-9 is marked stale, motor-1 is not")
+
+        detail = by_id("detail")
+        if detail["attrs"].get("data-twin") != "motor-1":
+            fail(f"the detail pane shows {detail['attrs'].get('data-twin')!r}, not motor-1 (#twin=motor-1)")
+        rows = Dom.find_all(detail, lambda n: n["tag"] == "tr" and n["attrs"].get("data-path") == "temperature")
+        if not rows or "73.25" not in Dom.text(rows[0]):
+            fail("the detail pane does not show temperature 73.25")
+        spark = Dom.find_all(rows[0], lambda n: n["tag"] == "svg")
+        if not spark or int(spark[0]["attrs"].get("data-points", "0")) < 1:
+            fail("the temperature sparkline has no history points")
+        cmds = Dom.find_all(detail, lambda n: n["attrs"].get("data-command") == "reduceLoad")
+        if not cmds:
+            fail("no command button for the model's reduceLoad")
+        print(f"ok: detail of motor-1: temperature 73.25, sparkline of {spark[0]['attrs']['data-points']} point(s), reduceLoad button")
+
+        live = by_id("live-status")
+        if live["attrs"].get("data-state") != "connected":
+            fail(f"the live event stream is not connected: {live['attrs'].get('data-state')} {Dom.text(live)!r}")
+        print("ok: live events connected (fetch + Authorization header)")
+        err = by_id("error")
+        if err is not None and "hidden" not in err["attrs"]:
+            fail(f"the page shows an error: {Dom.text(err)!r}")
+        if token in dom.stdout:
+            fail("the token is left in the page")
+        print("all dashboard checks passed")
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
