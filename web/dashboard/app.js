@@ -10,6 +10,7 @@
   const HISTORY_POINTS = 60; // ... in this many steps
   const SPARK_W = 120;
   const SPARK_H = 28;
+  const ROW_VALUES = 2; // telemetry values shown in a tree row
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs = {}, ...children) => {
@@ -36,6 +37,7 @@
     twins: new Map(), // id -> {id, model, stale, values: Map(path -> value), sync: Map(path -> status)}
     out: new Map(), // id -> [{name, target}]
     models: new Map(), // dtmi -> model JSON (GET /models/{id}) or a Promise of it
+    slots: new Map(), // dtmi -> {telemetry, properties, commands} with slot paths
     selected: '',
     detail: null, // the selected twin as GET /twins/{id} returns it, plus its ETag
     sparks: new Map(), // path -> [numbers] of the selected twin
@@ -152,18 +154,6 @@
     return (s && s.unit) || '';
   }
 
-  function isTelemetry(modelId, path) {
-    const m = loadedModel(modelId);
-    if (!m) return false;
-    const [first, second] = path.split('/');
-    const c = (m.contents || []).find((x) => x.name === first);
-    if (!c) return false;
-    if (!second) return c.kind === 'Telemetry';
-    const sub = c.kind === 'Component' ? loadedModel(c.schema) : null;
-    const s = sub && (sub.contents || []).find((x) => x.name === second);
-    return !!s && s.kind === 'Telemetry';
-  }
-
   // ---- formatting ------------------------------------------------------------------------
   function formatValue(v, unit) {
     if (v === null || v === undefined) return '—';
@@ -228,7 +218,9 @@
     const rows = await queryAll('SELECT * FROM DIGITALTWINS');
     const twins = new Map();
     for (const row of rows) twins.set(row.$dtId, twinFromRow(row));
-    await Promise.all([...new Set([...twins.values()].map((t) => t.model))].map((m) => slotsOf(m).catch(() => null)));
+    await Promise.all([...new Set([...twins.values()].map((t) => t.model))].map(async (m) => {
+      if (!state.slots.has(m)) state.slots.set(m, await slotsOf(m));
+    }));
     const out = new Map();
     try {
       const rels = await queryAll('SELECT R FROM DIGITALTWINS MATCH (a)-[R]->(b)');
@@ -355,9 +347,12 @@
     const values = row.querySelector('.row-values');
     values.replaceChildren();
     let shown = 0;
-    for (const [path, v] of t.values) {
-      if (!isTelemetry(t.model, path) || typeof v === 'object') continue;
-      if (shown++ === 3) break;
+    const slots = state.slots.get(t.model);
+    // The model's telemetry in its declared order, numbers and strings only.
+    for (const {path} of slots ? slots.telemetry : []) {
+      const v = t.values.get(path);
+      if (v === undefined || v === null || typeof v === 'object') continue;
+      if (shown++ === ROW_VALUES) break;
       values.append(el('span', {class: 'value', 'data-path': path, title: path},
         el('span', {class: 'value-name', text: path.replace('/', '.')}),
         el('span', {class: 'value-num', text: formatValue(v, unitOf(t.model, path))})));
