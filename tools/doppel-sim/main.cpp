@@ -236,6 +236,8 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   auto& devices = std::get<Fleet>(fleet);
+  for (const auto& w : devices.warnings)
+    std::fprintf(stderr, "doppel-sim: warning: %s\n", w.format().c_str());
 
   // Signals go to one thread, so Ctrl-C stops the run cleanly instead of killing it; block them
   // before Paho starts its threads so they inherit the mask.

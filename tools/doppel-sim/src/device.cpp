@@ -291,7 +291,7 @@ std::string names_of(const std::vector<Entry>& entries, bool commands) {
 
 std::variant<Fleet, std::vector<ConfigError>> build_fleet(const model::Interface& iface,
                                                           const SimOptions& o, std::uint64_t seed) {
-  std::vector<ConfigError> errors;
+  std::vector<ConfigError> errors, warnings;
   const auto entries = entries_of(iface);
   std::vector<std::string> ids;
   for (int i = 0; i < o.count; ++i)
@@ -328,9 +328,9 @@ std::variant<Fleet, std::vector<ConfigError>> build_fleet(const model::Interface
       errors.push_back({rule.origin, "'" + rule.name + "' is not a boolean: flip does not fit"});
     }
     if (!matches_any(rule.devices)) {
-      errors.push_back({rule.origin, "devices '" + rule.devices + "' match none of the " +
-                                         std::to_string(ids.size()) + " simulated ids (" +
-                                         ids.front() + " ...)"});
+      warnings.push_back({rule.origin, "devices '" + rule.devices + "' match none of the " +
+                                           std::to_string(ids.size()) + " simulated ids (" +
+                                           ids.front() + " ...)"});
     }
   }
 
@@ -354,8 +354,8 @@ std::variant<Fleet, std::vector<ConfigError>> build_fleet(const model::Interface
       }
     }
     if (!matches_any(rule.devices)) {
-      errors.push_back({rule.origin, "devices '" + rule.devices + "' match none of the " +
-                                         std::to_string(ids.size()) + " simulated ids"});
+      warnings.push_back({rule.origin, "devices '" + rule.devices + "' match none of the " +
+                                           std::to_string(ids.size()) + " simulated ids"});
     }
   }
   if (!errors.empty()) return errors;
@@ -397,6 +397,7 @@ std::variant<Fleet, std::vector<ConfigError>> build_fleet(const model::Interface
     }
     fleet.devices.push_back(std::move(dev));
   }
+  fleet.warnings = std::move(warnings);
   return fleet;
 }
 

@@ -82,10 +82,13 @@ GeneratorSpec default_generator(const model::Content& content, const std::string
 struct Fleet {
   std::unique_ptr<model::PayloadValidator> validator;
   std::vector<std::unique_ptr<Device>> devices;
+  // Rules that match none of the devices: likely a typo, but legitimate when --count narrows
+  // a config file's fleet, so they are reported and the run goes on.
+  std::vector<ConfigError> warnings;
 };
 
 // Builds the devices of `options` for `interface`. Every generator or respond rule that names
-// no value or command of the interface, or matches no device, is an error.
+// no value or command of the interface is an error; one that matches no device a warning.
 std::variant<Fleet, std::vector<ConfigError>> build_fleet(const model::Interface& interface,
                                                           const SimOptions& options,
                                                           std::uint64_t seed);

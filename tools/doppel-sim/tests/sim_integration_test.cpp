@@ -4,6 +4,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "child_process.hpp"
 #include "doppel/testing/mosquitto_broker.hpp"
@@ -302,6 +303,23 @@ TEST_F(SimIntegration, WhileTheBrokerIsAwayMessagesAreBufferedThenDropped) {
   EXPECT_EQ(report["sent"].get<std::uint64_t>(),
             report["acknowledged"].get<std::uint64_t>() + report["failed"].get<std::uint64_t>())
       << report.dump();
+}
+
+TEST_F(SimIntegration, ConfigFileWithCommandLineOverrides) {
+  auto sub = subscribe("sub-sample", {"-q", "1", "-v", "-C", "6", "-t", "devices/+/telemetry"});
+  ChildProcess sim(
+      {DOPPEL_SIM_BINARY, "--config",
+       std::string(DOPPEL_SOURCE_DIR) + "/tools/doppel-sim/sample.yaml", "--broker", broker.uri(),
+       "--count", "2", "--rate", "100", "--messages", "6", "--json", "-q"},
+      dir.path(), "sim");
+  ASSERT_EQ(sim.wait(20s), 0) << sim.err();
+  EXPECT_EQ(last_json(sim.out())["telemetry"], 6);
+  ASSERT_EQ(sub->wait(10s), 0);
+  std::set<std::string> topics;
+  for (const auto& line : sub->out_lines())
+    topics.insert(line.substr(0, line.find(' ')));
+  EXPECT_EQ(topics,
+            (std::set<std::string>{"devices/motor-1/telemetry", "devices/motor-2/telemetry"}));
 }
 
 TEST_F(SimIntegration, UnreachableBrokerExitsWithOne) {
