@@ -167,21 +167,28 @@ json::json default_value(const model::Schema& s, int depth = 0) {
   return nullptr;
 }
 
-bool has_semantic(const model::Content& c, std::string_view word) {
-  for (const auto& t : c.semantic_types)
+// What a value measures: its name and semantic types (Temperature, ...).
+struct Quantity {
+  std::string_view name;
+  const std::vector<std::string>* semantic_types = nullptr;
+};
+
+bool has_semantic(const Quantity& c, std::string_view word) {
+  if (c.semantic_types == nullptr) return false;
+  for (const auto& t : *c.semantic_types)
     if (t.find(word) != std::string::npos) return true;
   return false;
 }
 
-bool name_has(const model::Content& c, std::string_view word) {
-  std::string lower = c.name;
+bool name_has(const Quantity& c, std::string_view word) {
+  std::string lower(c.name);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   return lower.find(word) != std::string::npos;
 }
 
 // A plausible operating range per kind of quantity: where a walk starts and how far it may go.
-WalkSpec plausible_walk(const model::Content& c) {
+WalkSpec plausible_walk(const Quantity& c) {
   if (has_semantic(c, "Temperature") || name_has(c, "temp")) return {40, 0.2, 20, 60};
   if (has_semantic(c, "Acceleration") || name_has(c, "vibration")) return {0.5, 0.02, 0, 2};
   if (has_semantic(c, "Current") || name_has(c, "current")) return {10, 0.2, 0, 30};
@@ -203,6 +210,67 @@ std::string iso_now() {
   return buf;
 }
 
+bool is_numeric(model::SchemaKind k) {
+  return k == SchemaKind::kDouble || k == SchemaKind::kFloat || k == SchemaKind::kInteger ||
+         k == SchemaKind::kLong;
+}
+
+// Objects and arrays of numbers (a vibration spectrum, a set of readings): every number walks on
+// its own, the rest keeps its default.
+class CompositeGenerator final : public Generator {
+ public:
+  CompositeGenerator(const model::Schema& s, std::string_view name, Random& rng, std::uint64_t seed,
+                     int depth)
+      : is_object_(s.kind == SchemaKind::kObject) {
+    constexpr std::size_t kArrayLength = 8;
+    if (is_object_) {
+      for (std::size_t i = 0; i < s.fields.size(); ++i) {
+        const auto& f = s.fields[i];
+        if (f.schema)
+          parts_.push_back({f.name, make_part(*f.schema, f.name, rng, seed + i, depth)});
+      }
+    } else {
+      for (std::size_t i = 0; i < kArrayLength; ++i)
+        parts_.push_back({"", make_part(*s.element, name, rng, seed + i, depth)});
+    }
+  }
+  nlohmann::json next(double t) override {
+    auto out = is_object_ ? json::json::object() : json::json::array();
+    for (auto& [name, g] : parts_) {
+      if (is_object_) {
+        out[name] = g->next(t);
+      } else {
+        out.push_back(g->next(t));
+      }
+    }
+    return out;
+  }
+
+  static bool fits(const model::Schema& s) {
+    if (s.kind == SchemaKind::kObject) return !s.fields.empty();
+    return s.kind == SchemaKind::kArray && s.element && is_numeric(s.element->kind);
+  }
+
+ private:
+  static std::unique_ptr<Generator> make_part(const model::Schema& s, std::string_view name,
+                                              Random& rng, std::uint64_t seed, int depth) {
+    if (is_numeric(s.kind)) {
+      WalkSpec w = plausible_walk({name, nullptr});
+      w.start = *w.min + (*w.max - *w.min) * rng.uniform(0.25, 0.75);
+      const auto kind = (s.kind == SchemaKind::kInteger || s.kind == SchemaKind::kLong)
+                            ? NumberKind::kInteger
+                            : NumberKind::kReal;
+      return make_generator(w, seed, kind);
+    }
+    if (depth < 4 && fits(s))
+      return std::make_unique<CompositeGenerator>(s, name, rng, seed * 31, depth + 1);
+    return make_generator(ConstantSpec{default_value(s)}, seed);
+  }
+
+  bool is_object_;
+  std::vector<std::pair<std::string, std::unique_ptr<Generator>>> parts_;
+};
+
 }  // namespace
 
 std::string default_json(const model::Schema& schema) {
@@ -218,7 +286,7 @@ GeneratorSpec default_generator(const model::Content& c, const std::string& devi
     case SchemaKind::kFloat:
     case SchemaKind::kInteger:
     case SchemaKind::kLong: {
-      WalkSpec w = plausible_walk(c);
+      WalkSpec w = plausible_walk({c.name, &c.semantic_types});
       // Spread the fleet: each device starts somewhere in the middle half of the range.
       w.start = *w.min + (*w.max - *w.min) * rng.uniform(0.25, 0.75);
       if (telemetry) return w;
@@ -385,10 +453,16 @@ std::variant<Fleet, std::vector<ConfigError>> build_fleet(const model::Interface
         if (rule.name == e.path && glob_match(rule.devices, id)) chosen = &rule;
       const std::uint64_t value_seed = derive_seed(seed, id, e.path);
       Random value_rng(value_seed ^ 0x5eed);
-      const GeneratorSpec spec =
-          chosen ? chosen->spec : default_generator(*e.content, id, value_rng);
       v.from_rule = chosen != nullptr;
-      v.generator = make_generator(spec, value_seed, v.numbers);
+      if (chosen == nullptr && e.content->kind == ContentKind::kTelemetry &&
+          CompositeGenerator::fits(*e.content->schema)) {
+        v.generator = std::make_unique<CompositeGenerator>(*e.content->schema, e.content->name,
+                                                           value_rng, value_seed, 0);
+      } else {
+        const GeneratorSpec spec =
+            chosen ? chosen->spec : default_generator(*e.content, id, value_rng);
+        v.generator = make_generator(spec, value_seed, v.numbers);
+      }
       if (e.content->kind == ContentKind::kTelemetry) {
         dev->add_telemetry(std::move(v));
       } else {
