@@ -406,6 +406,9 @@ class MqttPlugin final : public sdk::ProtocolPlugin, private ::mqtt::iaction_lis
     std::string why = "return code " + std::to_string(tok.get_return_code());
     if (op == kConnectOp) return connect_failed(why);
     if (op == kSubscribeOp) {
+      // Discarded by a disconnect (MQTTASYNC_OPERATION_INCOMPLETE): the next connection
+      // subscribes again.
+      if (stopping_.load() || tok.get_return_code() == MQTTASYNC_OPERATION_INCOMPLETE) return;
       limited_.log(sdk::LogLevel::kError, "subscribe", "mqtt: the broker refused a subscription",
                    {{"plugin", instance_}, {"error", why}});
       return;

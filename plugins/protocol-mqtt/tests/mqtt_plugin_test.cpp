@@ -640,10 +640,12 @@ struct Publisher {
     client.connect(opts)->wait();
   }
   void publish(const std::string& topic, const std::string& payload, int tag) {
-    auto tok = client.publish(topic, payload.data(), payload.size(), 1, false);
-    tok->set_action_callback(listener_);
-    tags_.emplace(tok.get(), tag);
-    tokens_.push_back(tok);
+    auto msg = ::mqtt::message::create(topic, payload.data(), payload.size(), 1, false);
+    client.publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(tag)), listener_);
+  }
+  std::set<int> acknowledged_tags() {
+    std::lock_guard lock(m);
+    return acknowledged;
   }
   ~Publisher() {
     try {
@@ -657,18 +659,21 @@ struct Publisher {
     explicit Listener(Publisher* p) : self(p) {}
     Publisher* self;
     void on_failure(const ::mqtt::token&) override {}
-    void on_success(const ::mqtt::token&) override { ++self->acked; }
+    void on_success(const ::mqtt::token& tok) override {
+      std::lock_guard lock(self->m);
+      self->acknowledged.insert(
+          static_cast<int>(reinterpret_cast<std::intptr_t>(tok.get_user_context())));
+      ++self->acked;
+    }
   };
   Listener listener_{this};
-  std::map<const void*, int> tags_;
-  std::vector<::mqtt::delivery_token_ptr> tokens_;
 };
 
 TEST(MqttReconnect, BrokerRestartMidStreamLosesNoAcknowledgedQos1Message) {
   MosquittoBroker::Options bo;
   bo.persistence = true;
   MosquittoBroker broker(bo);
-  constexpr int kTwins = 400;
+  constexpr int kTwins = 2000;
   Deploy d(base_config(broker, "restart") +
                "      clean_session: false\n      session_expiry: 1h\n"
                "      reconnect: {min_delay: 1s, max_delay: 2s}\n"
@@ -681,20 +686,37 @@ TEST(MqttReconnect, BrokerRestartMidStreamLosesNoAcknowledgedQos1Message) {
   auto in = [&] { return metric(rt, "doppel_mqtt_messages_in_total{plugin=\"devices\"}"); };
   ASSERT_EQ(metric(rt, "doppel_mqtt_subscribed_total{plugin=\"devices\"}"), 1);
 
-  Publisher publisher(broker);
-  for (int i = 0; i < kTwins; ++i) {
-    if (i == kTwins / 2) {
-      // Mid-stream: the broker goes away (graceful stop so its session store is written) and
-      // comes back on the same port while the publisher keeps publishing into its buffer.
-      ASSERT_TRUE(wait_until([&] { return in() >= kTwins / 4; }));
-      broker.stop();
-    }
-    if (i == kTwins * 3 / 4) broker.start();
-    publisher.publish("devices/motor-" + std::to_string(i + 1) + "/reported",
-                      "{\"seq\": " + std::to_string(i) + "}", i);
+  // First half: every message acknowledged by the broker (QoS 1), then the broker stops while
+  // Doppel is still working through them (each waits for durability before its PUBACK); the
+  // rest wait in Doppel's persistent session, saved by the broker's graceful stop. The broker
+  // comes back on the same port; a second publisher sends the second half.
+  // (A Paho publisher that rides through the restart itself sends a malformed packet after
+  // reconnecting now and then, in Paho C 1.3.11: that is the test's client, not the plugin.)
+  double in_at_stop = 0;
+  std::set<int> acknowledged;
+  {
+    Publisher first(broker);
+    for (int i = 0; i < kTwins; ++i)
+      first.publish("devices/motor-" + std::to_string(i + 1) + "/reported",
+                    "{\"seq\": " + std::to_string(i) + "}", i);
+    ASSERT_TRUE(wait_until([&] { return in() >= kTwins / 8; }, 30s));
+    broker.stop();
+    in_at_stop = in();
+    acknowledged = first.acknowledged_tags();
   }
-  ASSERT_TRUE(wait_until([&] { return publisher.acked.load() == kTwins; }, 30s))
-      << publisher.acked.load() << "\n"
+  broker.start();
+  // Only what the broker did not acknowledge is published again: an acknowledged message
+  // that never reached the twin would leave its twin without its value.
+  Publisher second(broker);
+  int again = 0;
+  for (int i = 0; i < kTwins; ++i)
+    if (!acknowledged.count(i)) {
+      ++again;
+      second.publish("devices/motor-" + std::to_string(i + 1) + "/reported",
+                     "{\"seq\": " + std::to_string(i) + "}", i);
+    }
+  ASSERT_TRUE(wait_until([&] { return second.acked.load() == again; }, 30s))
+      << second.acked.load() << "\n"
       << broker.log();
   ASSERT_TRUE(wait_until(
       [&] {
@@ -706,7 +728,12 @@ TEST(MqttReconnect, BrokerRestartMidStreamLosesNoAcknowledgedQos1Message) {
       30s))
       << rt.metrics().render_prometheus();
   EXPECT_GE(metric(rt, "doppel_mqtt_reconnects_total{plugin=\"devices\"}"), 1);
-  EXPECT_GE(metric(rt, "doppel_mqtt_subscribed_total{plugin=\"devices\"}"), 2);
+  std::printf(
+      "when the broker stopped: %zu acknowledged to the publisher, %.0f received by Doppel\n",
+      acknowledged.size(), in_at_stop);
+  // Resubscribed after the reconnect (the SUBACK may come after the session's queued messages).
+  EXPECT_TRUE(wait_until(
+      [&] { return metric(rt, "doppel_mqtt_subscribed_total{plugin=\"devices\"}") >= 2; }));
   rt.stop();
 }
 
