@@ -181,9 +181,9 @@ void Simulator::run_scheduled() {
 }
 
 void Simulator::run_paced(double rate) {
-  // Token bucket: `burst` tokens cover ~20 ms, so sleeps are coarse enough for the OS timer and
-  // oversleeping one slot is made up in the next.
-  const double burst = std::max(1.0, rate / 50.0);
+  // Token bucket holding up to 100 ms of messages: sleeps stay coarse enough for the OS timer,
+  // and a publisher descheduled for a while (a busy machine) catches up instead of losing rate.
+  const double burst = std::max(1.0, rate / 10.0);
   double tokens = 1;
   auto last = Clock::now();
   std::size_t next = 0;
