@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "doppel/api/api_server.hpp"
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
 
@@ -82,16 +83,37 @@ int run(const RunArgs& args) {
   runtime::RuntimeOptions options;
   for (const auto& p : args.plugin_path)
     options.plugin_path.emplace_back(p);
+  // The REST API, when the deployment has an `api:` block. Declared before the runtime: it
+  // listens to the graph from the first change and must outlive the runtime.
+  std::unique_ptr<api::ApiServer> api_server;
+  if (const sdk::ConfigNode& block = load.deployment->api.node(); !block.missing()) {
+    auto config = api::parse_api_config(block, load.deployment->file.parent_path());
+    if (!config) {
+      std::fprintf(stderr, "%s\n", config.status().message().c_str());
+      return kExitInvalid;
+    }
+    api_server = std::make_unique<api::ApiServer>(std::move(*config));
+    options.listeners.push_back(api_server->listener());
+  }
   runtime::Runtime rt(std::move(*load.deployment), load.models, std::move(options));
   auto started = rt.start();
   if (!started) {
     std::fprintf(stderr, "doppel: cannot start:\n%s\n", started.status().to_string().c_str());
     return kExitInvalid;
   }
+  if (api_server) {
+    // start() logs the URL (never a token).
+    if (sdk::Status s = api_server->start(rt); !s) {
+      std::fprintf(stderr, "doppel: cannot start the API: %s\n", s.to_string().c_str());
+      rt.stop();
+      return kExitInvalid;
+    }
+  }
   rt.log().info("running; stop with Ctrl-C or SIGTERM", {{"deployment", rt.deployment().name}});
   int sig = 0;
   sigwait(&signals, &sig);
   rt.log().info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  if (api_server) api_server->stop();  // no request may reach a stopping runtime
   rt.stop();
   return kExitOk;
 }
