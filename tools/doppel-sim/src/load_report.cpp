@@ -77,8 +77,8 @@ std::string format_text(const LoadReport::Snapshot& s) {
   out += fmt::format("  achieved rate       {:.1f} msg/s ({})\n", s.rate,
                      s.qos > 0 ? "acknowledged" : "sent");
   if (s.latency_samples > 0) {
-    out += fmt::format("  {} latency     p50 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms\n",
-                       s.qos > 0 ? "publish-ack" : "publish-write", s.p50_ms, s.p99_ms, s.max_ms);
+    out += fmt::format("  {:<20}p50 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms\n",
+                       s.qos > 0 ? "ack latency" : "write latency", s.p50_ms, s.p99_ms, s.max_ms);
   }
   out += fmt::format("  reconnects          {}\n", s.reconnects);
   out += fmt::format("  desired applied     {} (rejected {})\n", s.desired_applied,
