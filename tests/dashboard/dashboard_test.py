@@ -305,7 +305,10 @@ api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
         m1 = row_of(items["motor-1"])
         if "73.25" not in Dom.text(m1):
             fail(f"motor-1's row does not show the temperature sent (73.25): {Dom.text(m1)!r}")
-        print(f"ok: motor-1's row shows {Dom.text(m1).split('73.25')[0][-20:].strip()!r} 73.25")
+        shown = Dom.find_all(m1, lambda n: n["attrs"].get("data-path") == "temperature")
+        if not shown or "73.25" not in Dom.text(shown[0]):
+            fail(f"motor-1's row shows no temperature 73.25: {Dom.text(m1)!r}")
+        print(f"ok: motor-1's row shows {' '.join(Dom.text(c) for c in shown[0]['children'])!r}")
         m9 = row_of(items["motor-9"])
         if "is-stale" not in m9["attrs"].get("class", "") or not Dom.find_all(m9, lambda n: n["attrs"].get("data-stale") == "true"):
             fail(f"motor-9 carries no stale marker: {m9['attrs']} {Dom.text(m9)!r}")
@@ -331,6 +334,14 @@ api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
         if live["attrs"].get("data-state") != "connected":
             fail(f"the live event stream is not connected: {live['attrs'].get('data-state')} {Dom.text(live)!r}")
         print("ok: live events connected (fetch + Authorization header)")
+        # Alerts: shown when the API serves them, hidden (not broken) when it does not.
+        alerts_status, _, _ = api.get("/api/v1/alerts")
+        alerts_hidden = "hidden" in by_id("alerts")["attrs"]
+        if alerts_status == 404 and not alerts_hidden:
+            fail("the API has no /api/v1/alerts but the page shows the alerts panel")
+        if alerts_status == 200 and alerts_hidden:
+            fail("the API serves /api/v1/alerts but the page hides the alerts panel")
+        print(f"ok: alerts panel {'hidden' if alerts_hidden else 'shown'} (GET /api/v1/alerts: {alerts_status})")
         err = by_id("error")
         if err is not None and "hidden" not in err["attrs"]:
             fail(f"the page shows an error: {Dom.text(err)!r}")

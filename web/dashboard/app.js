@@ -142,16 +142,31 @@
     return out;
   }
 
+  // DTDL unit names as the API gives them -> the symbols people read.
+  const UNIT_SYMBOLS = {
+    degreeCelsius: '°C', degreeFahrenheit: '°F', kelvin: 'K', percent: '%', gForce: 'g',
+    ampere: 'A', milliampere: 'mA', volt: 'V', millivolt: 'mV', kilovolt: 'kV', watt: 'W',
+    kilowatt: 'kW', megawatt: 'MW', kilowattHour: 'kWh', megawattHour: 'MWh', hertz: 'Hz',
+    kilohertz: 'kHz', revolutionPerMinute: 'rpm', revolutionPerSecond: 'rps', pascal: 'Pa',
+    kilopascal: 'kPa', bar: 'bar', millibar: 'mbar', metre: 'm', millimetre: 'mm',
+    centimetre: 'cm', kilometre: 'km', metrePerSecond: 'm/s', kilometrePerHour: 'km/h',
+    metrePerSecondSquared: 'm/s²', second: 's', millisecond: 'ms', minute: 'min', hour: 'h',
+    kilogram: 'kg', gram: 'g', tonne: 't', litre: 'L', litrePerSecond: 'L/s',
+    cubicMetrePerHour: 'm³/h', newton: 'N', newtonMetre: 'N·m', degreeOfArc: '°', radian: 'rad',
+    lux: 'lx', decibel: 'dB', voltAmpere: 'VA', kilovoltAmpere: 'kVA',
+  };
+  const unitSymbol = (u) => (u ? UNIT_SYMBOLS[u] || u : '');
+
   function unitOf(modelId, path) {
     const m = loadedModel(modelId);
     if (!m) return '';
     const [first, second] = path.split('/');
     const c = (m.contents || []).find((x) => x.name === first);
     if (!c) return '';
-    if (!second) return c.unit || '';
+    if (!second) return unitSymbol(c.unit);
     const sub = c.kind === 'Component' ? loadedModel(c.schema) : null;
     const s = sub && (sub.contents || []).find((x) => x.name === second);
-    return (s && s.unit) || '';
+    return unitSymbol(s && s.unit);
   }
 
   // ---- formatting ------------------------------------------------------------------------
@@ -176,6 +191,12 @@
     const clock = d.toLocaleTimeString([], {hour12: false});
     if (age < 0 || age > 86400) return d.toLocaleString([], {hour12: false});
     return clock;
+  }
+  function formatSeconds(s) {
+    if (s >= 86400 && s % 86400 === 0) return `${s / 86400} d`;
+    if (s >= 3600 && s % 3600 === 0) return `${s / 3600} h`;
+    if (s >= 60 && s % 60 === 0) return `${s / 60} min`;
+    return `${s} s`;
   }
   const SYNC_TEXT = {none: 'no desired value', pending: 'sync pending', synced: 'in sync', in_sync: 'in sync', timeout: 'sync timed out', timed_out: 'sync timed out', failed: 'sync failed'};
   const syncText = (s) => SYNC_TEXT[s] || String(s || '');
@@ -437,7 +458,7 @@
     const fact = (k, v, cls) => facts.append(el('div', {class: cls || ''}, el('dt', {text: k}), el('dd', {text: v})));
     fact('Model', m && m.displayName ? `${m.displayName} (${d.model})` : d.model);
     fact('Last data', formatTime(d.lastDataAt));
-    fact('Expected update period', d.expectedUpdatePeriodSeconds ? `${d.expectedUpdatePeriodSeconds} s` : 'none');
+    fact('Expected update period', d.expectedUpdatePeriodSeconds ? formatSeconds(d.expectedUpdatePeriodSeconds) : 'none');
     fact('State', d.stale ? 'stale: no data within the expected period' : 'fresh', d.stale ? 'is-stale' : '');
     fact('Version', String(d.version));
 
@@ -447,7 +468,7 @@
       const t = d.telemetry[path] || {};
       tbody.append(el('tr', {'data-path': path},
         el('th', {scope: 'row', text: label(path, content)}),
-        el('td', {class: 'num', 'data-value': '', text: formatValue(t.value, content.unit)}),
+        el('td', {class: 'num', 'data-value': '', text: formatValue(t.value, unitSymbol(content.unit))}),
         el('td', {class: 'spark-cell'}, sparkline([], `${path}, last hour`)),
         el('td', {'data-time': '', text: formatTime(t.time)})));
     }
@@ -460,8 +481,8 @@
       const p = d.properties[path] || {};
       const row = el('tr', {'data-path': path},
         el('th', {scope: 'row', text: label(path, content)}),
-        el('td', {'data-reported': '', text: formatValue(p.reported, content.unit)}),
-        el('td', {'data-desired': '', text: p.writable ? formatValue(p.desired, content.unit) : 'read-only'}),
+        el('td', {'data-reported': '', text: formatValue(p.reported, unitSymbol(content.unit))}),
+        el('td', {'data-desired': '', text: p.writable ? formatValue(p.desired, unitSymbol(content.unit)) : 'read-only'}),
         el('td', {}, p.writable ? el('span', {class: `badge ${syncClass(p.sync)}`, 'data-sync': p.sync || 'none', text: syncText(p.sync || 'none')}) : ''),
         el('td', {}, p.writable && isScalar(content.schema) ? desiredForm(path, content, p) : ''));
       pbody.append(row);
