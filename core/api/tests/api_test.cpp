@@ -585,3 +585,50 @@ TEST(ApiTls, ServesHttpsWithTheConfiguredCertificate) {
 
 }  // namespace
 }  // namespace doppel::api::testing
+
+#include "event_hub.hpp"
+
+namespace doppel::api::testing {
+namespace {
+
+TEST(ApiEvents, SlowSubscriberLosesEventsAndNeverBlocksTheGraph) {
+  ApiFixture f;
+  auto* hub = static_cast<detail::EventHub*>(f.server->listener());
+  auto sub = hub->subscribe({"motor-9", ""}, 2, 10);  // room for two events, never read
+  ASSERT_TRUE(sub);
+  for (int i = 0; i < 5; ++i) {
+    twin::SlotWrite w{"temperature", twin::Value::number(i), 0};
+    ASSERT_TRUE(f.rt->graph().report("motor-9", std::span(&w, 1)));
+  }
+  EXPECT_EQ(sub->dropped(), 3u);
+  std::vector<std::string> frames;
+  EXPECT_TRUE(sub->wait(frames, std::chrono::milliseconds(0)));
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_NE(frames[0].find("\"temperature\":0"), std::string::npos) << frames[0];
+  EXPECT_NE(f.metric_text().find("doppel_api_events_dropped_total 3\n"), std::string::npos);
+  hub->unsubscribe(sub);
+}
+
+TEST(ApiEvents, StreamsBeyondTheLimitGet503) {
+  ApiFixture f("{listen: \"127.0.0.1:0\", auth: none, max_event_subscribers: 1}");
+  std::atomic<bool> connected{false};
+  std::atomic<bool> stop{false};
+  std::thread first([&] {
+    httplib::Client c("127.0.0.1", f.server->port());
+    c.Get("/api/v1/events", [&](const char*, std::size_t) {
+      connected = true;
+      return !stop.load();
+    });
+  });
+  ASSERT_TRUE(wait_until([&] { return connected.load(); }));
+  auto second = f.client->Get("/api/v1/events");
+  expect_problem(second, 503);
+  EXPECT_EQ(second->get_header_value("Retry-After"), "5");
+  stop = true;
+  twin::SlotWrite w{"temperature", twin::Value::number(1), 0};
+  ASSERT_TRUE(f.rt->graph().report("motor-1", std::span(&w, 1)));  // wakes the first stream
+  first.join();
+}
+
+}  // namespace
+}  // namespace doppel::api::testing
