@@ -188,10 +188,21 @@ expected_update_periods:
   - {{model: "dtmi:example:factory:Motor;1", period: 1h}}
 api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
 """)
+        # The page is served from a copy (DOPPEL_DASHBOARD_DIR) with traps added: a symlink that
+        # leads out of the folder and a folder without index.html (no listing).
+        site = os.path.join(work, "site")
+        shutil.copytree(os.path.join(args.source, "web", "dashboard"), site)
+        with open(os.path.join(work, "outside.txt"), "w") as f:
+            f.write("outside the dashboard folder\n")
+        os.symlink(os.path.join(work, "outside.txt"), os.path.join(site, "leak.txt"))
+        os.makedirs(os.path.join(site, "sub"))
+        with open(os.path.join(site, "sub", "note.txt"), "w") as f:
+            f.write("inside\n")
+        env = dict(os.environ, DOPPEL_DASHBOARD_DIR=site)
         doppel_log = open(log, "w")
         procs.append(subprocess.Popen([args.doppel, "run", os.path.join(work, "deploy.yaml"),
                                        "--plugin-path", args.plugin_path],
-                                      stdout=doppel_log, stderr=subprocess.STDOUT))
+                                      stdout=doppel_log, stderr=subprocess.STDOUT, env=env))
 
         def logged_url():
             if procs[-1].poll() is not None:
@@ -239,6 +250,10 @@ api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
             ("/%2e%2e/%2e%2e/etc/passwd", 404, None),
             ("/..%2f..%2fetc%2fpasswd", 404, None),
             ("/api/v1/no-such-route", 404, "application/problem+json"),
+            ("/leak.txt", 404, None),
+            ("/sub/", 404, None),
+            ("/sub", 404, None),
+            ("/sub/note.txt", 200, "text/plain"),
         ]
         for path, want, ctype in checks:
             status, headers, body = api.get(path, auth=False)
@@ -248,7 +263,9 @@ api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
                 fail(f"GET {path}: content type {headers.get('content-type')}, expected {ctype}", log)
             if path == "/" and b'id="tree"' not in body:
                 fail("GET / is not the dashboard page", log)
-            if status == 404 and b"root:" in body:
+            if path == "/" and "default-src 'self'" not in headers.get("content-security-policy", ""):
+                fail("GET / has no Content-Security-Policy limiting the page to its own origin", log)
+            if status == 404 and (b"root:" in body or b"outside the dashboard" in body):
                 fail(f"GET {path} leaked a file outside the dashboard folder", log)
             print(f"ok: GET {path} -> {status}")
         status, _, _ = api.get("/api/v1/twins/motor-1", auth=False)
