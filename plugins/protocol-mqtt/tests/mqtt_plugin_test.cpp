@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -268,11 +269,35 @@ TEST(MqttConfig, SampleYamlLoadsAndConfigures) {
 
 // ---- the plugin alone, through the host: downlink -------------------------------------------
 
+// Confirms every message at once, or holds the confirmations while `hold` is set.
 struct NullSink final : sdk::IngestSink {
   std::atomic<int> n{0};
-  void ingest(const sdk::InboundMessage&, sdk::IngestCallback* done) noexcept override {
+  std::atomic<bool> hold{false};
+  std::mutex m;
+  std::vector<sdk::IngestCallback*> held;
+  std::vector<std::string> topics;
+  void ingest(const sdk::InboundMessage& msg, sdk::IngestCallback* done) noexcept override {
+    {
+      std::lock_guard lock(m);
+      topics.emplace_back(msg.topic);
+    }
     ++n;
+    if (done && hold) {
+      std::lock_guard lock(m);
+      held.push_back(done);
+      return;
+    }
     if (done) done->done({});
+  }
+  void release() {
+    hold = false;
+    std::vector<sdk::IngestCallback*> all;
+    {
+      std::lock_guard lock(m);
+      all.swap(held);
+    }
+    for (auto* d : all)
+      d->done({});
   }
 };
 
@@ -559,6 +584,50 @@ TEST(MqttDownlink, StoreAndForwardWhileTheBrokerIsAwayIsBoundedAndCounted) {
   EXPECT_TRUE(results[0]->status) << results[0]->status.to_string();
   EXPECT_TRUE(results[1]->status);
   EXPECT_EQ(p.counter("doppel_mqtt_reconnects_total"), 1u);
+}
+
+// ---- up: acknowledged only once durable ----------------------------------------------------
+
+TEST(MqttIngest, Qos1MessageIsAcknowledgedOnlyAfterTheCoreConfirmedIt) {
+  MosquittoBroker::Options bo;
+  bo.persistence = true;
+  MosquittoBroker broker(bo);
+  LoadedMqtt p(base_config(broker, "ack-after-durable") +
+               "      clean_session: false\n      reconnect: {min_delay: 1s, max_delay: 1s}\n"
+               "      ingest: [{topic: \"devices/{twin}/telemetry\"}]\n");
+  p.sink.hold = true;
+  ASSERT_TRUE(p.start());
+  pub(broker, "devices/motor-1/telemetry", "{\"temperature\": 1}", 1);
+  ASSERT_TRUE(wait_until([&] { return p.sink.n.load() == 1; }));
+  // The core has not confirmed it yet, so the plugin has not acknowledged it: the broker
+  // (stopped gracefully, its session store saved) still owes it and delivers it again.
+  broker.stop();
+  p.sink.release();
+  broker.start();
+  ASSERT_TRUE(wait_until([&] { return p.sink.n.load() == 2; }, 20s)) << broker.log();
+  EXPECT_GE(p.counter("doppel_mqtt_reconnects_total"), 1u);
+
+  // Confirmed messages are acknowledged: none comes back after another restart.
+  pub(broker, "devices/motor-2/telemetry", "{\"temperature\": 2}", 1);
+  ASSERT_TRUE(wait_until([&] { return p.sink.n.load() == 3; }));
+  ASSERT_TRUE(wait_until([&] { return p.counter("doppel_mqtt_reconnects_total") >= 1; }));
+  std::uint64_t subscribed = p.counter("doppel_mqtt_subscribed_total");
+  broker.stop();
+  broker.start();
+  ASSERT_TRUE(
+      wait_until([&] { return p.counter("doppel_mqtt_subscribed_total") > subscribed; }, 20s));
+  pub(broker, "devices/motor-3/telemetry", "{\"temperature\": 3}", 1);
+  auto seen = [&] {
+    std::lock_guard lock(p.sink.m);
+    return p.sink.topics;
+  };
+  ASSERT_TRUE(wait_until([&] {
+    auto t = seen();
+    return std::find(t.begin(), t.end(), "devices/motor-3/telemetry") != t.end();
+  }));
+  EXPECT_EQ(seen(),
+            (std::vector<std::string>{"devices/motor-1/telemetry", "devices/motor-1/telemetry",
+                                      "devices/motor-2/telemetry", "devices/motor-3/telemetry"}));
 }
 
 // ---- down through the runtime: desire() and invoke() ----------------------------------------
