@@ -890,6 +890,29 @@ TEST(MqttTls, MutualTlsWithATestCaGeneratedHere) {
   pub(broker, "devices/motor-1/telemetry", R"({"temperature": 42.5})");
   ASSERT_TRUE(wait_until([&] { return reported(rt, "motor-1", "temperature") == "42.5"; }));
   rt.stop();
+  // A client that trusts another CA does not connect (and says why in the log).
+  LoadedMqtt wrong("      broker: \"" + broker.tls_uri() + "\"\n      client_id: \"" +
+                   unique_id("tls-wrong") + "\"\n      connect_timeout: 1s\n      tls: {ca: \"" +
+                   dir + "/client.crt\", cert: \"" + dir + "/client.crt\", key: \"" + dir +
+                   "/client.key\"}\n");
+  ASSERT_TRUE(wrong.start());
+  EXPECT_EQ(wrong.counter("doppel_mqtt_connects_total"), 0u);
+  EXPECT_TRUE(wrong.log.contains("cannot connect to the broker"));
+}
+
+TEST(MqttReconnect, StartsWhileTheBrokerIsAwayAndConnectsWhenItComes) {
+  MosquittoBroker broker;
+  broker.stop();  // the port is known, nobody listens
+  LoadedMqtt p(base_config(broker, "late-broker") +
+               "      connect_timeout: 1s\n      reconnect: {min_delay: 1s, max_delay: 1s}\n"
+               "      ingest: [{topic: \"devices/{twin}/telemetry\"}]\n");
+  ASSERT_TRUE(p.start());  // a deployment starts even while its broker is away
+  EXPECT_EQ(p.counter("doppel_mqtt_connects_total"), 0u);
+  EXPECT_TRUE(p.log.contains("cannot connect to the broker"));
+  broker.start();
+  ASSERT_TRUE(wait_until([&] { return p.counter("doppel_mqtt_subscribed_total") == 1; }, 20s));
+  pub(broker, "devices/motor-1/telemetry", "{}");
+  ASSERT_TRUE(wait_until([&] { return p.sink.n.load() == 1; }));
 }
 
 TEST(MqttAuth, UsernameAndPasswordFile) {
