@@ -6,8 +6,10 @@ memory storage, the API on a free port with a token file), publishes telemetry w
 mosquitto_pub, waits (polling the API with a deadline) until Doppel has the values and one twin
 has gone stale, then loads the dashboard in headless Chromium (--dump-dom and --screenshot) and
 checks what the page shows: the twin tree with every twin, the value that was sent, the stale
-marker, the live-event stream connected. Also checks how the static files are served (types,
-no token needed, traversal refused, API 404s stay problem+json).
+marker, the live-event stream connected. Then drives Chromium over --remote-debugging-pipe to
+see live values and staleness change on the running page and a command form time out. Also
+checks how the static files are served (types, no token needed, traversal refused, API 404s
+stay problem+json).
 
 The screenshot is kept as a test artifact: its path is printed.
 
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import select
 import shutil
 import socket
 import subprocess
@@ -129,6 +132,83 @@ class Dom(html.parser.HTMLParser):
         return out
 
 
+class Cdp:
+    """Chromium driven over --remote-debugging-pipe (fd 3 in, fd 4 out, NUL-separated JSON):
+    DevTools without a WebSocket library. Used to watch the page change while it runs."""
+
+    def __init__(self, chromium, flags, stderr):
+        cmd_r, self._cmd_w = os.pipe()
+        self._out_r, out_w = os.pipe()
+
+        def fds():
+            os.dup2(cmd_r, 3)
+            os.dup2(out_w, 4)
+
+        self.proc = subprocess.Popen([chromium, *flags, "--remote-debugging-pipe"],
+                                     stdout=subprocess.DEVNULL, stderr=stderr,
+                                     preexec_fn=fds, pass_fds=(3, 4))
+        os.close(cmd_r)
+        os.close(out_w)
+        self._next = 0
+        self._buf = b""
+        self.session = None
+
+    def call(self, method, params=None, timeout=30):
+        self._next += 1
+        msg = {"id": self._next, "method": method, "params": params or {}}
+        if self.session and not method.startswith("Target."):
+            msg["sessionId"] = self.session
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" in self._buf:
+                raw, self._buf = self._buf.split(b"\0", 1)
+                reply = json.loads(raw)
+                if reply.get("id") == self._next:
+                    if "error" in reply:
+                        raise RuntimeError(f"{method}: {reply['error']}")
+                    return reply.get("result", {})
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._out_r], [], [], left)[0]:
+                raise TimeoutError(f"DevTools {method}: no answer within {timeout} s")
+            chunk = os.read(self._out_r, 1 << 16)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buf += chunk
+
+    def open(self, url):
+        target = self.call("Target.createTarget", {"url": url})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+
+    def js(self, expression):
+        r = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"{expression}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def wait_js(self, expression, timeout, what):
+        def check():
+            try:
+                return self.js(expression)
+            except RuntimeError:  # the page is not there yet (or still rendering)
+                return None
+
+        return wait_until(check, timeout, what)
+
+    def close(self):
+        try:
+            self.call("Browser.close", timeout=5)
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._cmd_w)
+        os.close(self._out_r)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--doppel", required=True)
@@ -174,6 +254,7 @@ plugins:
       broker: "tcp://127.0.0.1:{mqtt_port}"
       client_id: doppel-dashboard-test
       ingest: [{{topic: "plant/{{twin}}/telemetry"}}]
+      commands: {{topic: "devices/{{twin}}/commands/{{name}}"}}
   - {{name: store, kind: storage, library: memory}}
 twins:
   - {{id: line-1, model: "dtmi:example:factory:ProductionLine;1", properties: {{name: Line 1}}}}
@@ -364,6 +445,57 @@ api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
             fail(f"the page shows an error: {Dom.text(err)!r}")
         if token in dom.stdout:
             fail("the token is left in the page")
+
+        # ---- live: the running page follows new values, staleness and a command's timeout -----
+        cdp = Cdp(args.chromium, [f for f in base if not f.startswith("--virtual-time")],
+                  open(os.path.join(args.artifacts, "chromium-live.log"), "w"))
+        try:
+            cdp.open(page)
+            ready = ("document.getElementById('live-status').dataset.state === 'connected' && "
+                     "document.getElementById('tree').dataset.state === 'ready' && "
+                     "document.getElementById('detail').dataset.twin === 'motor-1'")
+            try:
+                cdp.wait_js(ready, 30, "the page loaded with the live stream connected")
+            except TimeoutError as e:
+                fail(f"{e}: {cdp.js('document.body.innerText')!r}", log)
+            for twin, values in (("motor-1", {"temperature": 88.5}), ("motor-9", {"temperature": 41.25})):
+                subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "1",
+                                "-t", f"plant/{twin}/telemetry", "-m", json.dumps(values)],
+                               check=True, timeout=10)
+            row = "document.querySelector('#tree li[data-twin-id=\"{}\"] > .twin-row')"
+            try:
+                cdp.wait_js(f"{row.format('motor-1')}.textContent.includes('88.5')", 15,
+                            "motor-1's tree row shows 88.5 from the live stream")
+                cdp.wait_js("document.querySelector('#telemetry-table tr[data-path=\"temperature\"] [data-value]')"
+                            ".textContent.includes('88.5')", 15,
+                            "the detail pane shows 88.5 from the live stream")
+                cdp.wait_js(f"!{row.format('motor-9')}.classList.contains('is-stale') && "
+                            f"{row.format('motor-9')}.textContent.includes('41.25')", 15,
+                            "motor-9 loses its stale marker once it reports")
+            except TimeoutError as e:
+                tree_text = cdp.js("document.getElementById('tree').innerText")
+                fail(f"{e}: {tree_text!r}", log)
+            print("ok: live updates: motor-1 88.5 in the tree and the detail pane, motor-9 fresh again")
+
+            # The command form from the model: reduceLoad takes an integer; no device answers.
+            cdp.js("document.querySelector('[data-command=\"reduceLoad\"]').click()")
+            label = cdp.js("document.querySelector('#command-fields label').textContent")
+            if not cdp.js("document.getElementById('command-dialog').open") or "integer" not in label:
+                fail(f"the reduceLoad form is not an integer field: {label!r}")
+            cdp.js("document.getElementById('cmd-request').value = '20';"
+                   "document.getElementById('command-timeout').value = '5s';"
+                   "document.getElementById('command-send').click()")
+            try:
+                outcome = cdp.wait_js("document.getElementById('command-result').dataset.outcome", 20,
+                                      "the command's outcome")
+            except TimeoutError as e:
+                fail(str(e), log)
+            text = cdp.js("document.getElementById('command-result').textContent")
+            if outcome != "timeout" or "timed out" not in text:
+                fail(f"reduceLoad without a device: outcome {outcome!r}, {text!r} (expected a timeout)")
+            print(f"ok: command form sent reduceLoad 20 and shows: {text[:70]!r}...")
+        finally:
+            cdp.close()
         print("all dashboard checks passed")
     finally:
         for p in reversed(procs):
