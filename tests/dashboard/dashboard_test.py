@@ -391,7 +391,7 @@ api: {{listen: "127.0.0.1:0", tokens_file: tokens.txt}}
                 fail(f"the twin tree lacks {twin} (has {sorted(items)})")
         print(f"ok: the tree shows {sorted(items)}")
         # line-1 is the root; the motors sit under it (relationship "contains").
-        if items["line-1"]["attrs"].get("aria-level") != "1" or items["motor-1"]["attrs"].get("aria-level") != "2":
+        if items["line-1"]["attrs"].get("data-level") != "1" or items["motor-1"]["attrs"].get("data-level") != "2":
             fail("the motors are not nested under line-1 in the tree")
         if "contains" not in Dom.text(items["line-1"]):
             fail("the tree does not name the relationship 'contains'")

@@ -305,7 +305,7 @@
       if (!subtreeMatches(id)) continue;
       tree.append(treeItem(id, 1, new Set()));
     }
-    if (!tree.children.length) tree.append(el('li', {class: 'muted', role: 'none', text: state.twins.size ? 'No twin matches the filter.' : 'No twins.'}));
+    if (!tree.children.length) tree.append(el('li', {class: 'muted', text: state.twins.size ? 'No twin matches the filter.' : 'No twins.'}));
     tree.dataset.state = 'ready';
     markSelected();
   }
@@ -314,13 +314,13 @@
     const t = state.twins.get(id);
     const rels = (state.out.get(id) || []).filter((r) => state.twins.has(r.target) && !path.has(r.target));
     const key = [...path, id].join('>');
-    const li = el('li', {role: 'treeitem', 'aria-level': level, 'data-twin-id': id, 'aria-selected': 'false'});
+    // Plain nested lists of buttons (no ARIA tree role: that promises arrow-key navigation).
+    const li = el('li', {'data-twin-id': id, 'data-level': level});
     const row = twinRow(id, t);
     if (rels.length) {
       const open = !collapsed.has(key);
-      li.setAttribute('aria-expanded', String(open));
       const toggle = el('button', {
-        type: 'button', class: 'toggle', 'aria-label': `${open ? 'Collapse' : 'Expand'} ${id}`,
+        type: 'button', class: 'toggle', 'aria-expanded': String(open), 'aria-label': `${id}: ${rels.length} related`,
         text: open ? '▾' : '▸',
         onclick: () => { if (collapsed.has(key)) collapsed.delete(key); else collapsed.add(key); renderTree(); },
       });
@@ -335,9 +335,9 @@
           if (!byName.has(r.name)) byName.set(r.name, []);
           byName.get(r.name).push(r.target);
         }
-        const group = el('ul', {role: 'group'});
+        const group = el('ul', {'aria-label': `related to ${id}`});
         for (const [name, targets] of byName) {
-          group.append(el('li', {role: 'none', class: 'rel-name', text: `${name} (${targets.length})`}));
+          group.append(el('li', {class: 'rel-name', text: `${name} (${targets.length})`}));
           for (const target of targets.sort(naturalCompare)) group.append(treeItem(target, level + 1, inner));
         }
         li.append(group);
@@ -413,8 +413,9 @@
   function markSelected() {
     for (const li of document.querySelectorAll('#tree li[data-twin-id]')) {
       const on = li.dataset.twinId === state.selected;
-      li.setAttribute('aria-selected', String(on));
       li.classList.toggle('selected', on);
+      const b = li.querySelector(':scope > .twin-row > .twin-name');
+      if (on) b.setAttribute('aria-current', 'true'); else b.removeAttribute('aria-current');
     }
   }
 
