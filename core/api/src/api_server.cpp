@@ -193,7 +193,7 @@ struct ApiServer::Impl {
                 res);
         return;
       case Special::kMetrics:
-        update_twin_gauges();
+        update_scrape_gauges();
         res.set_content(rt->metrics().render_prometheus(),
                         "text/plain; version=0.0.4; charset=utf-8");
         return;
@@ -267,7 +267,7 @@ struct ApiServer::Impl {
         [this, sub](bool) { hub.unsubscribe(sub); });
   }
 
-  void update_twin_gauges() {
+  void update_scrape_gauges() {
     std::map<std::pair<std::string_view, bool>, std::size_t> counts;
     for (const auto* i : rt->graph().models().interfaces()) {
       counts[{i->id, false}] = 0;
@@ -283,6 +283,19 @@ struct ApiServer::Impl {
                  "model=" + std::string(k.first) + ",stale=" + (k.second ? "true" : "false"),
                  "Twins by model and staleness")
           .set(static_cast<double>(n));
+    // Storage sizes, as the storage plugin reports them.
+    sdk::StorageStats st = rt->storage().stats();
+    auto& m = rt->metrics();
+    m.gauge("doppel_storage_bytes", "where=disk", "Storage size in bytes")
+        .set(static_cast<double>(st.bytes_on_disk));
+    m.gauge("doppel_storage_bytes", "where=memory", "Storage size in bytes")
+        .set(static_cast<double>(st.bytes_in_memory));
+    m.gauge("doppel_storage_records", "", "Records in storage")
+        .set(static_cast<double>(st.records));
+    m.gauge("doppel_storage_samples", "", "Telemetry samples in storage")
+        .set(static_cast<double>(st.samples));
+    m.gauge("doppel_storage_pending_writes", "", "Writes accepted, not yet durable")
+        .set(static_cast<double>(st.pending_writes));
   }
 
   void record(const httplib::Request& hr, const httplib::Response& res) {

@@ -535,6 +535,8 @@ TEST(ApiMetrics, PrometheusTextWithRequestCountersAndBuckets) {
   EXPECT_NE(t.find("doppel_twins{model=\"dtmi:example:factory:Motor;1\",stale=\"false\"} 12\n"),
             std::string::npos)
       << t;
+  EXPECT_NE(t.find("# TYPE doppel_storage_samples gauge\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("doppel_storage_bytes{where=\"memory\"} "), std::string::npos) << t;
   // Every sample line is `name{labels} value` or `name value`.
   std::istringstream lines(t);
   std::string line;
