@@ -44,6 +44,7 @@
     alertsAvailable: null, // null: not asked yet; false: the API has no alert routes
     filter: '',
     dirty: new Set(), // twin ids whose tree row needs repainting
+    rows: new Map(), // twin id -> its rows in the tree (a twin related twice appears twice)
   };
 
   // ---- HTTP ------------------------------------------------------------------------------
@@ -301,6 +302,7 @@
   function renderTree() {
     const tree = $('tree');
     tree.replaceChildren();
+    state.rows = new Map();
     for (const id of roots()) {
       if (!subtreeMatches(id)) continue;
       tree.append(treeItem(id, 1, new Set()));
@@ -352,6 +354,8 @@
   function twinRow(id, t) {
     const m = t && loadedModel(t.model);
     const row = el('div', {class: 'twin-row' + (t && t.stale ? ' is-stale' : '')});
+    if (!state.rows.has(id)) state.rows.set(id, []);
+    state.rows.get(id).push(row);
     const name = el('button', {type: 'button', class: 'twin-name', 'data-select': id, onclick: () => select(id)},
       el('span', {class: 'id', text: id}),
       el('span', {class: 'model', text: m ? (m.displayName || m.id) : (t ? t.model : '')}));
@@ -389,11 +393,7 @@
   }
 
   function repaintDirty() {
-    for (const id of state.dirty) {
-      for (const li of document.querySelectorAll('#tree li[data-twin-id]')) {
-        if (li.dataset.twinId === id) fillRow(li.querySelector(':scope > .twin-row'), id);
-      }
-    }
+    for (const id of state.dirty) for (const row of state.rows.get(id) || []) fillRow(row, id);
     state.dirty.clear();
     renderSummary();
   }
@@ -456,9 +456,9 @@
     $('detail-body').hidden = false;
     const facts = $('detail-facts');
     facts.replaceChildren();
-    const fact = (k, v, cls) => facts.append(el('div', {class: cls || ''}, el('dt', {text: k}), el('dd', {text: v})));
+    const fact = (k, v, cls, id) => facts.append(el('div', {class: cls || ''}, el('dt', {text: k}), el('dd', {text: v, id})));
     fact('Model', m && m.displayName ? `${m.displayName} (${d.model})` : d.model);
-    fact('Last data', formatTime(d.lastDataAt));
+    fact('Last data', formatTime(d.lastDataAt), '', 'fact-last-data');
     fact('Expected update period', d.expectedUpdatePeriodSeconds ? formatSeconds(d.expectedUpdatePeriodSeconds) : 'none');
     fact('State', d.stale ? 'stale: no data within the expected period' : 'fresh', d.stale ? 'is-stale' : '');
     fact('Version', String(d.version));
@@ -853,6 +853,7 @@
     if (type === 'reported') {
       const now = new Date().toISOString();
       d.lastDataAt = now;
+      if ($('fact-last-data')) $('fact-last-data').textContent = formatTime(now);
       for (const [path, v] of Object.entries(ev.values || {})) {
         const row = [...document.querySelectorAll('#telemetry-table tr[data-path], #property-table tr[data-path]')].find((r) => r.dataset.path === path);
         if (!row) continue;
