@@ -43,6 +43,7 @@
     sparks: new Map(), // path -> [numbers] of the selected twin
     alertsAvailable: null, // null: not asked yet; false: the API has no alert routes
     filter: '',
+    staleOnly: false,
     dirty: new Set(), // twin ids whose tree row needs repainting
     rows: new Map(), // twin id -> its rows in the tree (a twin related twice appears twice)
   };
@@ -285,8 +286,9 @@
   function naturalCompare(a, b) { return collator.compare(a, b); }
 
   function matchesFilter(id) {
-    if (!state.filter) return true;
     const t = state.twins.get(id);
+    if (state.staleOnly && !(t && t.stale)) return false;
+    if (!state.filter) return true;
     const f = state.filter.toLowerCase();
     return id.toLowerCase().includes(f) || (t && String(t.model).toLowerCase().includes(f));
   }
@@ -921,6 +923,7 @@
     $('command-form').addEventListener('submit', sendCommand);
     $('command-cancel').addEventListener('click', () => $('command-dialog').close());
     $('tree-filter').addEventListener('input', (ev) => { state.filter = ev.target.value.trim(); renderTree(); });
+    $('stale-only').addEventListener('change', (ev) => { state.staleOnly = ev.target.checked; renderTree(); });
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) connect(token); else askToken();
   });
