@@ -371,7 +371,11 @@ class MqttPlugin final : public sdk::ProtocolPlugin, private ::mqtt::iaction_lis
     }
     for (const auto& [filter, qos] : subs) {
       try {
-        client_->subscribe(filter, qos, reinterpret_cast<void*>(kSubscribeOp), *this);
+        // MQTT v5 "no local": a filter that also matches Doppel's own desired/command topics
+        // must not feed them back in (not allowed on shared subscriptions).
+        const bool no_local = cfg_.protocol == 5 && filter.rfind("$share/", 0) != 0;
+        client_->subscribe(filter, qos, reinterpret_cast<void*>(kSubscribeOp), *this,
+                           ::mqtt::subscribe_options(no_local));
       } catch (const ::mqtt::exception& e) {
         limited_.log(sdk::LogLevel::kError, "subscribe", "mqtt: subscribe failed",
                      {{"plugin", instance_}, {"filter", filter}, {"error", e.what()}});

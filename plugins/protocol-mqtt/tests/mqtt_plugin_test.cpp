@@ -464,6 +464,27 @@ TEST(MqttDownlink, DesiredWithoutAckTopicCompletesOncePublished) {
   EXPECT_EQ(rc.status.code(), sdk::StatusCode::kNotFound);
 }
 
+TEST(MqttDownlink, OwnPublishesAreNotIngestedWhenAFilterOverlaps) {
+  MosquittoBroker broker;
+  LoadedMqtt p(base_config(broker, "no-local") +
+               "      desired: {ack_topic: \"\"}\n"
+               "      ingest: [{topic: \"devices/{twin}/#\"}]\n");
+  ASSERT_TRUE(p.start());
+  sdk::OutboundMessage m;
+  m.kind = sdk::OutboundKind::kDesired;
+  m.twin = "motor-1";
+  m.name = "targetSpeed";
+  m.payload = "1";
+  m.version = 1;
+  Result r;
+  p.mqtt().send(m, &r);
+  ASSERT_TRUE(wait_until([&] { return r.fired.load(); }));  // the broker has it (PUBACK)
+  pub(broker, "devices/motor-1/telemetry", "{}");
+  ASSERT_TRUE(wait_until([&] { return p.sink.n.load() >= 1; }));
+  std::lock_guard lock(p.sink.m);
+  EXPECT_EQ(p.sink.topics, std::vector<std::string>{"devices/motor-1/telemetry"});
+}
+
 // A device written with Paho: answers every command on its response topic with the same
 // correlation data (MQTT v5).
 struct V5Device {
