@@ -225,6 +225,7 @@ Expected<std::vector<PredictionConfig>> parse(const ConfigNode& config, TwinAcce
 struct Series {
   std::deque<std::pair<Timestamp, double>> samples;  // event time order
   std::optional<Timestamp> published;                // the last prediction published
+  std::string written[3];  // the values last written to property, lower_, upper_property
 };
 
 class PredictPlugin final : public AnalyticsPlugin {
@@ -364,11 +365,11 @@ class PredictPlugin final : public AnalyticsPlugin {
     if (early) lower = now + static_cast<Timestamp>(std::min(*early, *in) * 1e9);
     if (late && *late <= horizon_s)
       upper = now + static_cast<Timestamp>(std::max(*late, *in) * 1e9);
-    write(twin, cfg.property, date_time(at), now);
+    write(twin, cfg.property, date_time(at), now, s.written[0]);
     if (!cfg.lower_property.empty() && lower)
-      write(twin, cfg.lower_property, date_time(*lower), now);
+      write(twin, cfg.lower_property, date_time(*lower), now, s.written[1]);
     if (!cfg.upper_property.empty() && upper)
-      write(twin, cfg.upper_property, date_time(*upper), now);
+      write(twin, cfg.upper_property, date_time(*upper), now, s.written[2]);
     // Publish when new, or when it moved by more than 1 % of the time left.
     const double left = static_cast<double>(at - now);
     if (s.published && std::fabs(static_cast<double>(at - *s.published)) <= 0.01 * left) return;
@@ -376,7 +377,7 @@ class PredictPlugin final : public AnalyticsPlugin {
     auto stamp = [](std::optional<Timestamp> t) {
       return t ? "\"" + date_time(*t) + "\"" : std::string("null");
     };
-    const double per_hour = cfg.exponential ? fit->slope * 3600 : fit->slope * 3600;
+    const double per_hour = fit->slope * 3600;  // exponential: the rate k of e^(k t)
     std::string data = "{\"telemetry\":\"" + cfg.telemetry + "\",\"property\":\"" + cfg.property +
                        "\",\"at\":\"" + date_time(at) + "\",\"atNs\":" + std::to_string(at) +
                        ",\"lower\":" + stamp(lower) + ",\"upper\":" + stamp(upper) +
@@ -393,13 +394,20 @@ class PredictPlugin final : public AnalyticsPlugin {
     events_.add();
   }
 
+  // Writes only a changed value (to the second), so a steady prediction does not produce a
+  // twin change per sample.
   void write(std::string_view twin, const std::string& path, const std::string& value,
-             Timestamp time) {
+             Timestamp time, std::string& last) {
+    if (value == last) return;
     Status st = twins_.set_derived(twin, path, "\"" + value + "\"", time);
-    if (!st && !write_warned_) {
-      write_warned_ = true;
-      log_.warn("prediction not written", {{"twin", twin}, {"error", st.to_string()}});
+    if (!st) {
+      if (!write_warned_) {
+        write_warned_ = true;
+        log_.warn("prediction not written", {{"twin", twin}, {"error", st.to_string()}});
+      }
+      return;
     }
+    last = value;
   }
 
   // "<t> <y> <t> <y> ..."
