@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "detectors.hpp"
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
 #include "doppel/testing/test_services.hpp"
@@ -268,6 +269,30 @@ TEST(Anomaly, ConfigIsCheckedAgainstTheModelWithLocations) {
                 "method: ewma, alpha: 1.5}\n"));
     EXPECT_NE(d.error.find("'alpha' must be in (0, 1]"), std::string::npos) << d.error;
   }
+}
+
+TEST(Detectors, EwmaLearnsMeanAndSpreadAndScoresAgainstThem) {
+  EwmaDetector e(0.1);
+  EXPECT_EQ(e.score_and_update(10, 1e-9), 0) << "nothing to score against yet";
+  for (int i = 0; i < 500; ++i)
+    (void)e.score_and_update(i % 2 ? 11 : 9, 1e-9);  // mean 10, sd 1
+  EXPECT_NEAR(e.mean(), 10, 0.1);
+  EXPECT_NEAR(e.scale(), 1, 0.1);
+  EXPECT_NEAR(e.score_and_update(16, 1e-9), 6, 0.7);
+}
+
+TEST(Detectors, MadIgnoresSpikesInItsWindow) {
+  MadDetector m(20);
+  for (int i = 0; i < 20; ++i)
+    (void)m.score_and_update(i % 2 ? 11 : 9, 1e-9);
+  EXPECT_DOUBLE_EQ(m.score_and_update(100, 1e-9), (100 - 10) / 1.4826);
+  // The spike is now in the window: the next spike scores (almost) the same.
+  EXPECT_NEAR(m.score_and_update(100, 1e-9), (100 - 10) / 1.4826, 1.0);
+  // A flat signal: the floor keeps the score finite.
+  MadDetector flat(10);
+  for (int i = 0; i < 10; ++i)
+    (void)flat.score_and_update(5, 0.5);
+  EXPECT_DOUBLE_EQ(flat.score_and_update(6, 0.5), 2);
 }
 
 TEST(Anomaly, SampleYamlValidates) {

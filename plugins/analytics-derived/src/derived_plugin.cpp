@@ -299,7 +299,8 @@ class DerivedPlugin final : public AnalyticsPlugin {
     s.sum -= *v;
     --s.valued;
     if (s.valued == 0) s.sum = 0;  // no drift left over from an empty set
-    if (rule.ordered()) s.ordered.erase(s.ordered.find(*v));
+    if (rule.ordered())
+      if (auto it = s.ordered.find(*v); it != s.ordered.end()) s.ordered.erase(it);
   }
 
   // A part reported values: adjust each system it belongs to by (new - old).
@@ -312,7 +313,7 @@ class DerivedPlugin final : public AnalyticsPlugin {
     for (const ChangedSlot& slot : c.slots) {
       if (slot.path != rule.of) continue;
       std::optional<double> v;
-      if (slot.value.is_numeric()) v = slot.value.number;
+      if (slot.value.is_numeric() && std::isfinite(slot.value.number)) v = slot.value.number;
       for (const std::string& sys : parents->second) {
         System& s = st.systems[sys];
         auto& have = s.parts[std::string(c.twin)];
