@@ -5,50 +5,13 @@
 #include <memory_resource>
 
 #include "document.hpp"
+#include "doppel/model/json_text.hpp"
 
 namespace doppel::model {
 namespace {
 
 using detail::Node;
 using detail::NodeType;
-
-void write_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 bool is_json_number(std::string_view s) {
   std::size_t i = 0;
@@ -105,7 +68,7 @@ void write_json(std::string& out, const Node& n, int indent) {
       write_number(out, n);
       break;
     case NodeType::kString:
-      write_json_string(out, n.text);
+      append_json_string(out, n.text);
       break;
     case NodeType::kArray:
       if (n.items.empty()) {
@@ -130,7 +93,7 @@ void write_json(std::string& out, const Node& n, int indent) {
       for (std::size_t i = 0; i < n.members.size(); ++i) {
         if (i) out += ',';
         newline(indent + 1);
-        write_json_string(out, n.members[i].key);
+        append_json_string(out, n.members[i].key);
         out += ": ";
         write_json(out, *n.members[i].value, indent + 1);
       }
@@ -185,7 +148,7 @@ void write_yaml_scalar(std::string& out, const Node& n) {
       if (plain_yaml_safe(n.text))
         out += n.text;
       else
-        write_json_string(out, n.text);  // JSON escapes are valid YAML double-quoted scalars
+        append_json_string(out, n.text);  // JSON escapes are valid YAML double-quoted scalars
       break;
     default:
       break;
@@ -204,7 +167,7 @@ void write_yaml_key(std::string& out, std::string_view key) {
   if (plain_yaml_safe(key))
     out += key;
   else
-    write_json_string(out, key);
+    append_json_string(out, key);
 }
 
 void write_yaml(std::string& out, const Node& n, int indent, bool inline_first);

@@ -2,49 +2,18 @@
 
 #include <cstdio>
 
+#include "doppel/model/json_text.hpp"
 #include "doppel/model/registry.hpp"
 
 namespace doppel::model {
 namespace {
 
-std::string str(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 constexpr std::string_view kPosition =
     R"({"type":"array","items":{"type":"number"},"minItems":2,"maxItems":3})";
 
 std::string geo(std::string_view type, std::string coordinates) {
-  return R"({"type":"object","properties":{"type":{"const":)" + str(type) + R"(},"coordinates":)" +
-         coordinates + R"(},"required":["type","coordinates"]})";
+  return R"({"type":"object","properties":{"type":{"const":)" + json_string(type) +
+         R"(},"coordinates":)" + coordinates + R"(},"required":["type","coordinates"]})";
 }
 
 std::string array_of(std::string_view items, int min_items = 0) {
@@ -55,8 +24,8 @@ std::string array_of(std::string_view items, int min_items = 0) {
 
 std::string annotations(const LocalizedText& title, const LocalizedText& description) {
   std::string out;
-  if (!title.empty()) out += R"(,"title":)" + str(title.get());
-  if (!description.empty()) out += R"(,"description":)" + str(description.get());
+  if (!title.empty()) out += R"(,"title":)" + json_string(title.get());
+  if (!description.empty()) out += R"(,"description":)" + json_string(description.get());
   return out;
 }
 
@@ -112,7 +81,7 @@ std::string schema_json(const Schema* s) {
       for (std::size_t i = 0; i < s->enum_values.size(); ++i) {
         if (i) out += ',';
         const EnumValue& v = s->enum_values[i];
-        out += v.is_string ? str(v.string_value) : std::to_string(v.integer_value);
+        out += v.is_string ? json_string(v.string_value) : std::to_string(v.integer_value);
       }
       return out + "]" + annotations(s->display_name, s->description) + "}";
     }
@@ -120,7 +89,7 @@ std::string schema_json(const Schema* s) {
       std::string out = R"({"type":"object","properties":{)";
       for (std::size_t i = 0; i < s->fields.size(); ++i) {
         if (i) out += ',';
-        out += str(s->fields[i].name) + ":" + schema_json(s->fields[i].schema);
+        out += json_string(s->fields[i].name) + ":" + schema_json(s->fields[i].schema);
       }
       return out + R"(},"additionalProperties":false)" +
              annotations(s->display_name, s->description) + "}";
@@ -132,7 +101,7 @@ std::string schema_json(const Schema* s) {
 std::string header(const Interface& i, std::string_view part) {
   // $id may not carry a fragment: the part goes in the query.
   return R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" +
-         str(i.id + "?" + std::string(part)) + annotations(i.display_name, i.description);
+         json_string(i.id + "?" + std::string(part)) + annotations(i.display_name, i.description);
 }
 
 std::string members(const Interface& i, ContentKind kind, bool mark_read_only) {
@@ -142,13 +111,13 @@ std::string members(const Interface& i, ContentKind kind, bool mark_read_only) {
     if (c->kind == kind) {
       std::string s = schema_json(c->schema);
       if (mark_read_only && !c->writable) s.insert(s.size() - 1, R"(,"readOnly":true)");
-      out += (first ? "" : ",") + str(c->name) + ":" + s;
+      out += (first ? "" : ",") + json_string(c->name) + ":" + s;
       first = false;
     } else if (c->kind == ContentKind::kComponent && c->component) {
       std::string inner = members(*c->component, kind, mark_read_only);
       if (inner.empty()) continue;
-      out += (first ? "" : ",") + str(c->name) + R"(:{"type":"object","properties":{)" + inner +
-             R"(},"additionalProperties":false})";
+      out += (first ? "" : ",") + json_string(c->name) + R"(:{"type":"object","properties":{)" +
+             inner + R"(},"additionalProperties":false})";
       first = false;
     }
   }
@@ -171,20 +140,21 @@ std::string command_json_schema(const Content& command, bool response) {
   const std::optional<CommandPayload>& p = response ? command.response : command.request;
   std::string id = command.id + (response ? "?response" : "?request");
   std::string head =
-      R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + str(id);
+      R"({"$schema":"https://json-schema.org/draft/2020-12/schema","$id":)" + json_string(id);
   if (!p) return head + R"(,"type":"null"})";
   std::string body = schema_json(p->schema);
-  return head + R"(,"title":)" + str(p->name) + "," + body.substr(1);
+  return head + R"(,"title":)" + json_string(p->name) + "," + body.substr(1);
 }
 
 std::string interface_json_schemas(const Interface& i) {
-  std::string out = R"({"interface":)" + str(i.id) + R"(,"telemetry":)" + telemetry_json_schema(i) +
-                    R"(,"properties":)" + properties_json_schema(i) + R"(,"commands":{)";
+  std::string out = R"({"interface":)" + json_string(i.id) + R"(,"telemetry":)" +
+                    telemetry_json_schema(i) + R"(,"properties":)" + properties_json_schema(i) +
+                    R"(,"commands":{)";
   bool first = true;
   for (const Content* c : i.contents) {
     if (c->kind != ContentKind::kCommand) continue;
-    out += (first ? "" : ",") + str(c->name) + R"(:{"request":)" + command_json_schema(*c, false) +
-           R"(,"response":)" + command_json_schema(*c, true) + "}";
+    out += (first ? "" : ",") + json_string(c->name) + R"(:{"request":)" +
+           command_json_schema(*c, false) + R"(,"response":)" + command_json_schema(*c, true) + "}";
     first = false;
   }
   return out + "}}";

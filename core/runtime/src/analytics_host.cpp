@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "doppel/model/json_text.hpp"
+
 namespace doppel::runtime {
 
 using sdk::Status;
@@ -112,7 +114,7 @@ bool parse_value(std::string_view json, twin::Value& out, std::string& error) {
 }
 
 std::string quote(std::string_view s) {
-  return twin::Value::string(s).to_json();
+  return model::json_string(s);
 }
 
 }  // namespace

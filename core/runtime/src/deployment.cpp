@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "deployment_internal.hpp"
+#include "doppel/model/json_text.hpp"
 #include "doppel/model/registry.hpp"
 
 namespace doppel::runtime {
@@ -432,36 +433,7 @@ std::string describe(const YamlConfigNode& node) {
 }
 
 void append_json_string(std::string_view s, std::string& out) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xF];
-          out += kHex[c & 0xF];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+  model::append_json_string(out, s);
 }
 
 void append_json(const YamlConfigNode& node, std::int64_t index, std::string& out) {

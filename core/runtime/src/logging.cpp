@@ -5,6 +5,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "doppel/model/json_text.hpp"
+
 namespace doppel::runtime {
 
 namespace {
@@ -25,38 +27,6 @@ const char* level_name(sdk::LogLevel l) {
       return "error";
   }
   return "?";
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
 }
 
 std::string timestamp() {
@@ -105,14 +75,14 @@ void Log::log(sdk::LogLevel level, std::string_view message,
     if (options_.format == LogFormat::kJson) {
       line =
           "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) + "\",\"component\":";
-      append_json_string(line, component_);
+      model::append_json_string(line, component_);
       line += ",\"msg\":";
-      append_json_string(line, message);
+      model::append_json_string(line, message);
       for (const auto& [k, v] : fields) {
         line += ',';
-        append_json_string(line, k);
+        model::append_json_string(line, k);
         line += ':';
-        append_json_string(line, v);
+        model::append_json_string(line, v);
       }
       line += "}\n";
     } else {

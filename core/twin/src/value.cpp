@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "doppel/model/json_text.hpp"
+
 namespace doppel::twin {
 
 std::string Value::to_json() const {
@@ -24,37 +26,8 @@ std::string Value::to_json() const {
     }
     case Kind::kJson:
       return *u_.s;
-    case Kind::kString: {
-      std::string out = "\"";
-      for (char c : *u_.s) {
-        switch (c) {
-          case '"':
-            out += "\\\"";
-            break;
-          case '\\':
-            out += "\\\\";
-            break;
-          case '\n':
-            out += "\\n";
-            break;
-          case '\r':
-            out += "\\r";
-            break;
-          case '\t':
-            out += "\\t";
-            break;
-          default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-              char buf[8];
-              std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-              out += buf;
-            } else {
-              out += c;
-            }
-        }
-      }
-      return out + "\"";
-    }
+    case Kind::kString:
+      return model::json_string(*u_.s);
   }
   return "null";
 }

@@ -4,40 +4,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "doppel/model/json_text.hpp"
 #include "doppel/twin/query.hpp"
 
 namespace doppel::twin::query {
 
 void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+  model::append_json_string(out, s);
 }
 
 void append_double(std::string& out, double d) {
