@@ -272,6 +272,20 @@ sdk::Expected<std::unique_ptr<LoadedPlugin>> PluginHost::load(const PluginReques
                       std::to_string(DOPPEL_SDK_ABI_MINOR) +
                       "; rebuild the plugin against this SDK",
                   request.where);
+  // Protocol and analytics plugins implement interfaces that appeared in ABI 1.1
+  // (ProtocolPlugin, AnalyticsPlugin); a 1.0 plugin of those kinds lacks their functions.
+  if ((d->kind == sdk::PluginKind::kProtocol || d->kind == sdk::PluginKind::kAnalytics) &&
+      d->abi_minor < 1)
+    return Status(StatusCode::kFailedPrecondition,
+                  file + (d->kind == sdk::PluginKind::kAnalytics ? " is an " : " is a ") +
+                      std::string(sdk::plugin_kind_name(d->kind)) +
+                      " plugin built for Doppel SDK ABI " + std::to_string(d->abi_major) + "." +
+                      std::to_string(d->abi_minor) + "; " +
+                      std::string(sdk::plugin_kind_name(d->kind)) +
+                      " plugins need ABI 1.1 or later (doppel/sdk/" +
+                      (d->kind == sdk::PluginKind::kProtocol ? "protocol" : "analytics") +
+                      ".hpp): rebuild the plugin against this SDK",
+                  request.where);
   if (std::string_view(d->toolchain ? d->toolchain : "") != DOPPEL_SDK_TOOLCHAIN)
     return Status(
         StatusCode::kFailedPrecondition,

@@ -71,6 +71,14 @@ TEST(PluginHost, LibraryWithoutTheEntryPoint) {
   EXPECT_NE(e.find("doppel_plugin_v1"), std::string::npos) << e;
 }
 
+TEST(PluginHost, AnalyticsPluginOfAbi10IsRefused) {
+  std::string e = error_of(host().load(request("oldabi", sdk::PluginKind::kAnalytics, nullptr)));
+  EXPECT_NE(e.find("is an analytics plugin built for Doppel SDK ABI 1.0; analytics plugins need "
+                   "ABI 1.1 or later"),
+            std::string::npos)
+      << e;
+}
+
 TEST(PluginHost, AbiMismatchGivesBothVersions) {
   std::string e = error_of(host().load(request("wrongabi", sdk::PluginKind::kAnalytics, nullptr)));
   const std::string host_abi =

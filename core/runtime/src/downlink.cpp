@@ -72,7 +72,9 @@ struct Downlink::CommandAttempt final : sdk::OutboundCallback {
     CommandResult out;
     out.correlation = correlation;
     out.response = std::string(r.payload);
-    out.status = r.status;
+    // A copy made here: the plugin's Status may be freed by library code, and the result can
+    // outlive the library.
+    out.status = Status(r.status.code(), r.status.message(), r.status.where());
     const std::string where = twin + ":" + (component.empty() ? "" : component + "/") + name;
     if (r.status.code() == StatusCode::kNotFound)
       out.status = sdk::not_found("no protocol plugin has a command route for this twin", where);

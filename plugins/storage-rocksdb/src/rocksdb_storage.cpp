@@ -454,6 +454,10 @@ class RocksStorage final : public sdk::StoragePlugin {
     db.db_write_buffer_size = 256ull << 20;  // all memtables together
     rocksdb::ColumnFamilyOptions tables;
     tables.OptimizeLevelStyleCompaction(64ull << 20);
+    // OptimizeLevelStyleCompaction sets 2: a lone immutable memtable then waits for a second,
+    // and a manual Flush (stop()) issued while a background flush runs can wait for it forever
+    // (seen with RocksDB 7.8: WaitForFlushMemTables never returned).
+    tables.min_write_buffer_number_to_merge = 1;
     rocksdb::ColumnFamilyOptions counter = tables;
     counter.merge_operator = std::make_shared<AddInt64>();
     counter.max_successive_merges = 16;  // one delta per group commit: fold them early

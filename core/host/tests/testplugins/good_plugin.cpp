@@ -1,9 +1,9 @@
 // A minimal analytics plugin for host tests: declares config keys, rejects `threshold` < 0.
-#include "doppel/sdk/plugin.hpp"
+#include "doppel/sdk/analytics.hpp"
 
 namespace {
 
-class GoodPlugin final : public doppel::sdk::Plugin {
+class GoodPlugin final : public doppel::sdk::AnalyticsPlugin {
  public:
   doppel::sdk::Status configure(const doppel::sdk::ConfigNode& config) noexcept override {
     const auto& t = config.get("threshold");
@@ -13,6 +13,7 @@ class GoodPlugin final : public doppel::sdk::Plugin {
   }
   doppel::sdk::Status start() noexcept override { return {}; }
   void stop() noexcept override {}
+  void on_changes(std::span<const doppel::sdk::TwinChange>) noexcept override {}
 };
 
 constexpr doppel::sdk::ConfigField kFields[] = {

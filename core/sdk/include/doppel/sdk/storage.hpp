@@ -84,7 +84,8 @@ struct StorageStats {
 // Implemented by storage plugins. Every method is thread-safe unless stated otherwise.
 class StoragePlugin : public Plugin {
  public:
-  // Applies `batch` atomically and calls `done` when durable. Never blocks for long: plugins
+  // Applies `batch` atomically and calls `done` when durable (`done` may be null: fire and
+  // forget; writes still apply in order). Never blocks for long: plugins
   // group concurrent batches into one durable write (group commit).
   virtual void write(const WriteBatch& batch, WriteCallback* done) noexcept = 0;
 

@@ -173,8 +173,6 @@ class TwinAccess {
   virtual void twins_of(std::string_view model, IdVisitor& visitor) noexcept = 0;
   // Whether interface `model` is `base` or extends it.
   virtual bool model_is(std::string_view model, std::string_view base) noexcept = 0;
-  // What interface `model` declares (own and inherited); false when the model is unknown.
-  virtual bool describe(std::string_view model, ModelVisitor& visitor) noexcept = 0;
 
   // ---- acting ------------------------------------------------------------------------------
   // A desired property value (JSON), validated against the model and sent to the device.
@@ -197,6 +195,10 @@ class TwinAccess {
   virtual Status state_put(std::string_view key, std::string_view value) noexcept = 0;
   virtual Status state_erase(std::string_view key) noexcept = 0;
   virtual Status state_scan(std::string_view prefix, StateVisitor& visitor) noexcept = 0;
+
+  // ---- the models --------------------------------------------------------------------------
+  // What interface `model` declares (own and inherited); false when the model is unknown.
+  virtual bool describe(std::string_view model, ModelVisitor& visitor) noexcept = 0;
 };
 
 }  // namespace doppel::sdk
