@@ -256,6 +256,11 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
   cfg.client_id = "doppel-" + std::string(instance_name);
   if (c.missing() || c.type() == Type::kNull) return cfg;
   if (c.type() != Type::kMap) return bad("the mqtt config must be a map", c);
+  // Every problem is collected, so one run lists them all (like the host's key checks).
+  std::vector<Status> errors;
+  auto fail = [&](std::string message, const ConfigNode& node) {
+    errors.push_back(bad(std::move(message), node));
+  };
   for (std::size_t i = 0; i < c.size(); ++i) {
     std::string_view key = c.key_at(i);
     bool known = false;
@@ -265,22 +270,22 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
       std::string list;
       for (std::size_t f = 0; f < kConfigFieldCount; ++f)
         list += (f ? ", " : "") + std::string(kConfigFields[f].key);
-      return bad("unknown key '" + std::string(key) + "'; protocol-mqtt knows " + list, c.at(i));
+      fail("unknown key '" + std::string(key) + "'; protocol-mqtt knows " + list, c.at(i));
     }
   }
 
   if (const ConfigNode& n = c.get("broker"); !n.missing()) {
-    if (Status s = string_of(n, "broker", cfg.broker); !s) return s;
+    if (Status s = string_of(n, "broker", cfg.broker); !s) errors.push_back(s);
     if (cfg.broker.rfind("tcp://", 0) != 0 && cfg.broker.rfind("ssl://", 0) != 0 &&
         cfg.broker.rfind("mqtt://", 0) != 0 && cfg.broker.rfind("mqtts://", 0) != 0)
-      return bad("broker '" + cfg.broker +
-                     "' must start with tcp:// (or ssl:// for TLS), e.g. tcp://127.0.0.1:1883",
-                 n);
+      fail("broker '" + cfg.broker +
+               "' must start with tcp:// (or ssl:// for TLS), e.g. tcp://127.0.0.1:1883",
+           n);
     if (cfg.broker.rfind("mqtt://", 0) == 0) cfg.broker = "tcp://" + cfg.broker.substr(7);
     if (cfg.broker.rfind("mqtts://", 0) == 0) cfg.broker = "ssl://" + cfg.broker.substr(8);
   }
   if (const ConfigNode& n = c.get("client_id"); !n.missing())
-    if (Status s = string_of(n, "client_id", cfg.client_id); !s) return s;
+    if (Status s = string_of(n, "client_id", cfg.client_id); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("protocol"); !n.missing()) {
     std::string_view v = n.text();
     if (v == "5" || v == "5.0")
@@ -288,80 +293,82 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
     else if (v == "3.1.1" || v == "4")
       cfg.protocol = 4;
     else
-      return bad("protocol must be 5 or 3.1.1 (got '" + std::string(v) + "')", n);
+      fail("protocol must be 5 or 3.1.1 (got '" + std::string(v) + "')", n);
   }
   if (const ConfigNode& n = c.get("clean_session"); !n.missing())
-    if (Status s = bool_of(n, "clean_session", cfg.clean_session); !s) return s;
+    if (Status s = bool_of(n, "clean_session", cfg.clean_session); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("session_expiry"); !n.missing()) {
     if (cfg.protocol != 5)
-      return bad("session_expiry is an MQTT v5 setting; with protocol 3.1.1 remove it", n);
-    if (Status s = duration_of(n, "session_expiry", cfg.session_expiry); !s) return s;
+      fail("session_expiry is an MQTT v5 setting; with protocol 3.1.1 remove it", n);
+    if (Status s = duration_of(n, "session_expiry", cfg.session_expiry); !s) errors.push_back(s);
   } else if (!cfg.clean_session) {
     cfg.session_expiry = 60 * sdk::kMinute;
   }
   if (const ConfigNode& n = c.get("username"); !n.missing())
-    if (Status s = string_of(n, "username", cfg.username); !s) return s;
+    if (Status s = string_of(n, "username", cfg.username); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("password_file"); !n.missing()) {
-    if (Status s = string_of(n, "password_file", cfg.password_file); !s) return s;
-    if (cfg.username.empty()) return bad("password_file needs a username: add username: <name>", n);
+    if (Status s = string_of(n, "password_file", cfg.password_file); !s) errors.push_back(s);
+    if (cfg.username.empty()) fail("password_file needs a username: add username: <name>", n);
   }
   cfg.tls.enabled = cfg.broker.rfind("ssl://", 0) == 0;
   if (const ConfigNode& t = c.get("tls"); !t.missing()) {
-    if (Status s = known_keys(t, "tls", {"ca", "cert", "key", "verify_hostname"}); !s) return s;
+    if (Status s = known_keys(t, "tls", {"ca", "cert", "key", "verify_hostname"}); !s)
+      errors.push_back(s);
     if (!cfg.tls.enabled)
-      return bad("tls is set but broker '" + cfg.broker + "' is not ssl://; use ssl://host:8883",
-                 t);
+      fail("tls is set but broker '" + cfg.broker + "' is not ssl://; use ssl://host:8883", t);
     if (const ConfigNode& n = t.get("ca"); !n.missing())
-      if (Status s = string_of(n, "tls.ca", cfg.tls.ca); !s) return s;
+      if (Status s = string_of(n, "tls.ca", cfg.tls.ca); !s) errors.push_back(s);
     if (const ConfigNode& n = t.get("cert"); !n.missing())
-      if (Status s = string_of(n, "tls.cert", cfg.tls.cert); !s) return s;
+      if (Status s = string_of(n, "tls.cert", cfg.tls.cert); !s) errors.push_back(s);
     if (const ConfigNode& n = t.get("key"); !n.missing())
-      if (Status s = string_of(n, "tls.key", cfg.tls.key); !s) return s;
+      if (Status s = string_of(n, "tls.key", cfg.tls.key); !s) errors.push_back(s);
     if (const ConfigNode& n = t.get("verify_hostname"); !n.missing())
-      if (Status s = bool_of(n, "tls.verify_hostname", cfg.tls.verify_hostname); !s) return s;
+      if (Status s = bool_of(n, "tls.verify_hostname", cfg.tls.verify_hostname); !s)
+        errors.push_back(s);
     if (cfg.tls.cert.empty() != cfg.tls.key.empty())
-      return bad("tls.cert and tls.key go together: give both (client certificate) or neither", t);
+      fail("tls.cert and tls.key go together: give both (client certificate) or neither", t);
   }
   if (const ConfigNode& n = c.get("qos"); !n.missing())
-    if (Status s = qos_of(n, "qos", cfg.qos); !s) return s;
+    if (Status s = qos_of(n, "qos", cfg.qos); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("shared_group"); !n.missing()) {
-    if (Status s = string_of(n, "shared_group", cfg.shared_group); !s) return s;
+    if (Status s = string_of(n, "shared_group", cfg.shared_group); !s) errors.push_back(s);
     if (cfg.protocol != 5)
-      return bad("shared_group needs MQTT v5 shared subscriptions; set protocol: 5", n);
+      fail("shared_group needs MQTT v5 shared subscriptions; set protocol: 5", n);
     if (cfg.shared_group.find_first_of("/+#") != std::string::npos)
-      return bad("shared_group must not contain '/', '+' or '#'", n);
+      fail("shared_group must not contain '/', '+' or '#'", n);
   }
   if (const ConfigNode& r = c.get("reconnect"); !r.missing()) {
-    if (Status s = known_keys(r, "reconnect", {"min_delay", "max_delay"}); !s) return s;
+    if (Status s = known_keys(r, "reconnect", {"min_delay", "max_delay"}); !s) errors.push_back(s);
     if (const ConfigNode& n = r.get("min_delay"); !n.missing())
-      if (Status s = duration_of(n, "reconnect.min_delay", cfg.reconnect_min); !s) return s;
+      if (Status s = duration_of(n, "reconnect.min_delay", cfg.reconnect_min); !s)
+        errors.push_back(s);
     if (const ConfigNode& n = r.get("max_delay"); !n.missing())
-      if (Status s = duration_of(n, "reconnect.max_delay", cfg.reconnect_max); !s) return s;
+      if (Status s = duration_of(n, "reconnect.max_delay", cfg.reconnect_max); !s)
+        errors.push_back(s);
     if (cfg.reconnect_max < cfg.reconnect_min)
-      return bad("reconnect.max_delay must not be below reconnect.min_delay", r);
+      fail("reconnect.max_delay must not be below reconnect.min_delay", r);
     if (cfg.reconnect_min < sdk::kSecond)
-      return bad("reconnect.min_delay must be at least 1s (the MQTT client counts in seconds)",
-                 r.get("min_delay"));
+      fail("reconnect.min_delay must be at least 1s (the MQTT client counts in seconds)",
+           r.get("min_delay"));
   }
   if (const ConfigNode& n = c.get("connect_timeout"); !n.missing())
-    if (Status s = duration_of(n, "connect_timeout", cfg.connect_timeout); !s) return s;
+    if (Status s = duration_of(n, "connect_timeout", cfg.connect_timeout); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("keep_alive"); !n.missing())
-    if (Status s = duration_of(n, "keep_alive", cfg.keep_alive); !s) return s;
+    if (Status s = duration_of(n, "keep_alive", cfg.keep_alive); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("outbox_limit"); !n.missing()) {
     if (n.type() != Type::kInteger || n.as_integer() < 0 || n.as_integer() > 10'000'000)
-      return bad("outbox_limit must be an integer from 0 (no store-and-forward) to 10000000", n);
+      fail("outbox_limit must be an integer from 0 (no store-and-forward) to 10000000", n);
     cfg.outbox_limit = static_cast<int>(n.as_integer());
   }
   if (const ConfigNode& l = c.get("ingest"); !l.missing()) {
     if (l.type() != Type::kList)
-      return bad("ingest must be a list of routes, e.g. [{topic: \"devices/{twin}/telemetry\"}]",
-                 l);
+      fail("ingest must be a list of routes, e.g. [{topic: \"devices/{twin}/telemetry\"}]", l);
     for (std::size_t i = 0; i < l.size(); ++i) {
       const ConfigNode& route = l.at(i);
       const ConfigNode& topic = route.type() == Type::kMap ? route.get("topic") : route;
       if (route.type() != Type::kMap || topic.type() != Type::kString || topic.text().empty())
-        return bad("each ingest route needs a topic: template, e.g. topic: \"devices/{twin}/data\"",
-                   route);
+        fail("each ingest route needs a topic: template, e.g. topic: \"devices/{twin}/data\"",
+             route);
       TopicTemplate t{std::string(topic.text())};
       std::string f = t.filter();
       if (std::find(cfg.ingest_filters.begin(), cfg.ingest_filters.end(), f) ==
@@ -373,74 +380,81 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
     cfg.desired.enabled = true;
     if (d.type() != Type::kNull) {
       if (Status s = known_keys(d, "desired", {"topic", "ack_topic", "qos", "ack_timeout"}); !s)
-        return s;
+        errors.push_back(s);
       if (const ConfigNode& n = d.get("topic"); !n.missing())
         if (Status s =
                 topic_of(n, "desired.topic", {"twin", "component", "name"}, cfg.desired.topic);
             !s)
-          return s;
+          errors.push_back(s);
       if (const ConfigNode& n = d.get("ack_topic"); !n.missing()) {
         if (Status s = topic_of(n, "desired.ack_topic", {"twin", "component", "name"},
                                 cfg.desired.ack_topic, true);
             !s)
-          return s;
+          errors.push_back(s);
         if (!cfg.desired.ack_topic.empty() && (!cfg.desired.ack_topic.has_var("twin") ||
                                                !cfg.desired.ack_topic.vars_are_whole_levels()))
-          return bad(
+          fail(
               "desired.ack_topic must contain {twin} as a whole topic level (e.g. "
               "devices/{twin}/desired/ack) so the acknowledging twin is known; "
               "use ack_topic: \"\" for no acknowledgements",
               n);
       }
       if (const ConfigNode& n = d.get("qos"); !n.missing())
-        if (Status s = qos_of(n, "desired.qos", cfg.desired.qos); !s) return s;
+        if (Status s = qos_of(n, "desired.qos", cfg.desired.qos); !s) errors.push_back(s);
       if (const ConfigNode& n = d.get("ack_timeout"); !n.missing())
-        if (Status s = duration_of(n, "desired.ack_timeout", cfg.desired.ack_timeout); !s) return s;
+        if (Status s = duration_of(n, "desired.ack_timeout", cfg.desired.ack_timeout); !s)
+          errors.push_back(s);
     }
   }
   if (const ConfigNode& d = c.get("commands"); !d.missing()) {
     cfg.commands.enabled = true;
     if (d.type() != Type::kNull) {
       if (Status s = known_keys(d, "commands", {"topic", "response_topic", "qos", "timeout"}); !s)
-        return s;
+        errors.push_back(s);
       if (const ConfigNode& n = d.get("topic"); !n.missing())
         if (Status s = topic_of(n, "commands.topic", {"twin", "component", "name", "correlation"},
                                 cfg.commands.topic);
             !s)
-          return s;
+          errors.push_back(s);
       if (const ConfigNode& n = d.get("response_topic"); !n.missing()) {
         if (Status s =
                 topic_of(n, "commands.response_topic", {"twin", "component", "name", "correlation"},
                          cfg.commands.response_topic);
             !s)
-          return s;
+          errors.push_back(s);
         if (!cfg.commands.response_topic.vars_are_whole_levels())
-          return bad(
+          fail(
               "commands.response_topic variables must be whole topic levels "
               "(devices/{twin}/responses/{correlation})",
               n);
       }
       if (const ConfigNode& n = d.get("qos"); !n.missing())
-        if (Status s = qos_of(n, "commands.qos", cfg.commands.qos); !s) return s;
+        if (Status s = qos_of(n, "commands.qos", cfg.commands.qos); !s) errors.push_back(s);
       if (const ConfigNode& n = d.get("timeout"); !n.missing())
         if (Status s = duration_of(n, "commands.timeout", cfg.commands.default_timeout); !s)
-          return s;
+          errors.push_back(s);
     }
     if (cfg.protocol != 5) {
       // MQTT 3.1.1 has no correlation data: the id must travel in the topics.
       const ConfigNode& where = d.type() == Type::kMap ? d : c;
       if (!cfg.commands.topic.has_var("correlation"))
-        return bad(
+        fail(
             "with protocol 3.1.1, commands.topic must contain {correlation} (e.g. "
             "devices/{twin}/commands/{name}/{correlation}): 3.1.1 has no correlation data",
             d.type() == Type::kMap && !d.get("topic").missing() ? d.get("topic") : where);
       if (!cfg.commands.response_topic.has_var("correlation"))
-        return bad(
+        fail(
             "with protocol 3.1.1, commands.response_topic must contain {correlation} "
             "(e.g. devices/{twin}/responses/{correlation})",
             d.type() == Type::kMap && !d.get("response_topic").missing() ? d.get("response_topic")
                                                                          : where);
     }
+  }
+  if (!errors.empty()) {
+    std::string more;
+    for (std::size_t i = 1; i < errors.size(); ++i)
+      more += "\n" + errors[i].to_string();
+    return sdk::invalid_argument(errors[0].message() + more, errors[0].where());
   }
   if (cfg.desired.qos < 0) cfg.desired.qos = cfg.qos;
   if (cfg.commands.qos < 0) cfg.commands.qos = cfg.qos;

@@ -233,6 +233,14 @@ TEST(MqttConfig, ErrorsAreLocatedAndSayWhatToDo) {
   e = config_error("      tls: {caa: x}\n      broker: \"ssl://127.0.0.1:8883\"\n");
   EXPECT_NE(e.find("unknown key 'caa' in tls"), std::string::npos) << e;
 
+  // Every problem at once, each with its own location.
+  e = config_error("      qos: 7\n      reconnect: {max_dely: 1s}\n");
+  EXPECT_NE(e.find("deploy.yaml:9:12 plugins[0].config.qos: qos must be 0, 1 or 2"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("\ndeploy.yaml:10:"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'max_dely' in reconnect"), std::string::npos) << e;
+
   e = config_error("      protocol: \"3.1.1\"\n      shared_group: g\n");
   EXPECT_NE(e.find("shared_group needs MQTT v5"), std::string::npos) << e;
 
