@@ -73,6 +73,13 @@ std::string ModelSchema::slot_names() const {
   return out.empty() ? "(none)" : out;
 }
 
+std::string ModelSchema::writable_names() const {
+  std::string out;
+  for (const sdk::ModelSlot& s : slots_)
+    if (s.is_property && s.writable) out += (out.empty() ? "" : ", ") + std::string(s.path);
+  return out.empty() ? "(none)" : out;
+}
+
 std::string ModelSchema::relationship_names() const {
   std::string out;
   for (const auto& [rel, target] : relationships_)
@@ -314,7 +321,7 @@ void parse_actions(const ConfigNode& then, const ModelSchema& schema, Rule& rule
         if (!s || !s->is_property || !s->writable) {
           errors.add(body.at(k),
                      "'" + std::string(path) + "' is not a writable property of " + schema.id,
-                     "known: " + schema.slot_names());
+                     "writable: " + schema.writable_names());
           continue;
         }
         if (!fits(body.at(k), s->type)) {

@@ -28,6 +28,7 @@ class ModelSchema final : public Schema {
   const sdk::ModelSlot* slot(std::string_view path) const override;
   const Schema* related(std::string_view name) const override;
   std::string slot_names() const override;
+  std::string writable_names() const;
   std::string relationship_names() const override;
   const Command* command(std::string_view component, std::string_view name) const;
   std::string command_names() const;

@@ -329,7 +329,10 @@ TEST(RulesPlugin, ConfigErrorsAreLocatedWithHints) {
             std::string::npos)
       << e;
   EXPECT_NE(e.find("the payload of 'reduceLoad' must be a number"), std::string::npos) << e;
-  EXPECT_NE(e.find("'serialNumber' is not a writable property"), std::string::npos) << e;
+  EXPECT_NE(e.find("'serialNumber' is not a writable property of dtmi:example:factory:Motor;1 "
+                   "(hint: writable: targetSpeed)"),
+            std::string::npos)
+      << e;
   EXPECT_NE(e.find("'feeds' is not a relationship of the model (hint: known: contains)"),
             std::string::npos)
       << e;
