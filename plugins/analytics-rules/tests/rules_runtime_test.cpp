@@ -340,6 +340,22 @@ TEST(RulesPlugin, ConfigErrorsAreLocatedWithHints) {
   EXPECT_NE(e.find("unknown model 'dtmi:example:factory:Pump;1'"), std::string::npos) << e;
 }
 
+TEST(RulesPlugin, RulesInThePluginsOwnConfigToo) {
+  Harness d;
+  d.start(" []\n", "",
+          "{lateness: 10s, rules: [{name: own, \"on\": \"dtmi:example:factory:Motor;1\", "
+          "when: \"current > 15 A\"}]}");
+  d.report("motor-1", "current", Value::number(16), kS);
+  EXPECT_EQ(d.alerts(), (Alerts{"raised motor-1 own @1000ms"}));
+}
+
+TEST(RulesPlugin, BadLatenessIsLocated) {
+  Harness d;
+  d.start(" []\n", "", "{lateness: soon}", false);
+  EXPECT_NE(d.error.find("deploy.yaml:6:"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("'lateness' must be a duration"), std::string::npos) << d.error;
+}
+
 TEST(RulesPlugin, RestartResumesDurationsAndDoesNotRaiseTwice) {
   testing::TempDir db;
   const std::string storage = "  - {name: store, kind: storage, library: rocksdb, config: {path: " +
