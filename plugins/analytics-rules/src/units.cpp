@@ -101,6 +101,7 @@ constexpr std::array kAliases{
     Alias{"kPa", kKilopascal},
     Alias{"bar", kBar},
     Alias{"percent", kPercent},
+    Alias{"%", kPercent},
     Alias{"wattHour", kWattHour},
     Alias{"Wh", kWattHour},
     Alias{"kilowattHour", kKilowattHour},

@@ -316,6 +316,7 @@ TEST(RulesLanguage, Units) {
   EXPECT_NEAR(*convert(10, *c, *fa, true), 18, 1e-9);
   EXPECT_NEAR(*convert(7.5, *find_unit("kW"), *find_unit("watt"), false), 7500, 1e-9);
   EXPECT_FALSE(convert(1, *c, *find_unit("kW"), false));
+  EXPECT_NEAR(*convert(50, *find_unit("%"), *find_unit("percent"), false), 50, 1e-9);
   EXPECT_EQ(find_unit("parsec"), nullptr);
 }
 
