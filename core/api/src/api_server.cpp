@@ -438,6 +438,12 @@ sdk::Status ApiServer::start(runtime::Runtime& runtime) {
   // Headers and body go out in separate writes: without TCP_NODELAY a keep-alive client's
   // second request waits for a delayed ACK (about 40 ms on Linux).
   s.set_tcp_nodelay(true);
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server
+  // bind the same port and silently take half of the connections.
+  s.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.set_keep_alive_timeout(2);
   s.set_keep_alive_max_count(10000);  // httplib's default (5) makes busy clients reconnect
   s.set_read_timeout(10, 0);

@@ -287,6 +287,13 @@ Reply put_twin(Context& c, const Request& r) {
     if (s.code() == sdk::StatusCode::kAlreadyExists)
       return problem(r, 409, "twin-exists", "Twin exists",
                      "a twin with id '" + id + "' exists; DELETE it first", "id");
+    if (s.code() == sdk::StatusCode::kInvalidArgument) {
+      std::string field;
+      for (const auto& path : paths)  // name the property the model check refused
+        if (s.to_string().find("." + path + ":") != std::string::npos)
+          field = "/properties/" + path;
+      return problem(r, 400, "invalid-value", "Invalid value", s.to_string(), field);
+    }
     return problem(r, s);
   }
   Reply out;

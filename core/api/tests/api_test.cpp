@@ -279,7 +279,7 @@ TEST(ApiTwins, CreateRelateAndDelete) {
       c.Put("/api/v1/twins/motor-y", h,
             R"({"model":"dtmi:example:factory:Motor;1","properties":{"ratedPower":"high"}})",
             "application/json"),
-      400);
+      400, "/properties/ratedPower");
   expect_problem(c.Put("/api/v1/twins/motor-y", h,
                        R"({"model":"dtmi:example:factory:Motor;1","properties":{"speed":1}})",
                        "application/json"),
@@ -630,6 +630,27 @@ TEST(ApiEvents, StreamsBeyondTheLimitGet503) {
   twin::SlotWrite w{"temperature", twin::Value::number(1), 0};
   ASSERT_TRUE(f.rt->graph().report("motor-1", std::span(&w, 1)));  // wakes the first stream
   first.join();
+}
+
+}  // namespace
+}  // namespace doppel::api::testing
+
+namespace doppel::api::testing {
+namespace {
+
+TEST(ApiConfig, BusyPortIsAnErrorAndTheFirstServerKeepsServing) {
+  ApiFixture f("{listen: \"127.0.0.1:0\", auth: none}");
+  ApiConfig c;
+  c.auth = false;
+  c.port = f.server->port();
+  ApiServer second(c);
+  sdk::Status s = second.start(*f.rt);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("127.0.0.1:" + std::to_string(c.port)), std::string::npos)
+      << s.message();
+  auto res = f.client->Get("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
 }
 
 }  // namespace
