@@ -27,4 +27,24 @@ echo "exported: $exported"
 # And installed plugins are found by the installed binary through the install prefix.
 cmake --install "$tmp/hello" --prefix "$tmp/prefix" >/dev/null
 test -f "$tmp/prefix/lib/doppel/plugins/doppel-actuator-hello.so"
+# The installed doppel loads and configures it from a deployment (found by its short name in
+# the install prefix), and reports a config mistake in it with the deployment's line.
+cat >"$tmp/deploy.yaml" <<EOF
+apiVersion: doppel/v1
+name: out-of-tree
+models: [$src/examples/models/factory]
+plugins:
+  - {name: greeter, kind: actuator, library: hello, config: {greeting: "hi"}}
+twins:
+  - {id: m1, model: "dtmi:example:factory:Motor;1"}
+EOF
+"$tmp/prefix/bin/doppel" validate "$tmp/deploy.yaml"
+sed -i 's/greeting: "hi"/greetin: "hi"/' "$tmp/deploy.yaml"
+if err=$("$tmp/prefix/bin/doppel" validate "$tmp/deploy.yaml" 2>&1); then
+  echo "a misspelt config key was accepted"
+  exit 1
+fi
+echo "$err"
+grep -q "deploy.yaml:5:" <<<"$err"
+grep -q "greeting" <<<"$err"
 echo "ok: built against the installed SDK and loaded"
