@@ -356,6 +356,36 @@ TEST(RulesPlugin, BadLatenessIsLocated) {
   EXPECT_NE(d.error.find("'lateness' must be a duration"), std::string::npos) << d.error;
 }
 
+// The checked-in bad config: one mistake per rule, every one reported at once with its place.
+TEST(RulesPlugin, TestdataBadRules) {
+  auto load = load_deployment(DOPPEL_RULES_TESTDATA "/bad_rules.yaml");
+  ASSERT_TRUE(load.ok());
+  RuntimeOptions o;
+  o.plugin_path = {DOPPEL_PLUGIN_DIR};
+  o.start_plugins = false;
+  o.log = std::make_unique<Log>("test", LogOptions{sdk::LogLevel::kError, LogFormat::kText});
+  Runtime rt(std::move(*load.deployment), load.models, std::move(o));
+  auto started = rt.start();
+  ASSERT_FALSE(started);
+  const std::string e = started.status().to_string();
+  for (const char* expected : {
+           "bad_rules.yaml:11:62 rules[0].when: in 'temprature > 80' at column 1: 'temprature' "
+           "is not a property or telemetry of the model",
+           "bad_rules.yaml:12:63 rules[1].when: in 'temperature > 80 rpm' at column 13: cannot "
+           "convert revolutionPerMinute to degreeCelsius",
+           "bad_rules.yaml:13:63 rules[2].when: in 'state > 2' at column 7: comparison needs "
+           "numbers on both sides, not a string",
+           "at column 13: a rule condition must be true or false, not a number",
+           "'motors' is not a relationship of the model (hint: known: contains)",
+           "'stop' is not a command of dtmi:example:factory:Motor;1 (hint: commands: reduceLoad)",
+           "the payload of 'reduceLoad' must be a number",
+           "bad_rules.yaml:18:12 rules[7].name: two rules are named 'typo'",
+           "'for' must be a duration",
+           "severity must be info, warning or critical",
+       })
+    EXPECT_NE(e.find(expected), std::string::npos) << expected << "\n--- in:\n" << e;
+}
+
 TEST(RulesPlugin, RestartResumesDurationsAndDoesNotRaiseTwice) {
   testing::TempDir db;
   const std::string storage = "  - {name: store, kind: storage, library: rocksdb, config: {path: " +
