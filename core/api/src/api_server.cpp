@@ -38,7 +38,6 @@ struct RouteDef {
   Special special = Special::kNone;
 };
 
-// Alerts (active, history, acknowledge) slot in here once rules exist: /api/v1/alerts...
 const std::array kRoutes = {
     RouteDef{"GET", "/healthz", "/healthz", false, Role::kReader, nullptr, Special::kHealth},
     RouteDef{"GET", "/readyz", "/readyz", false, Role::kReader, nullptr, Special::kReady},
@@ -72,6 +71,12 @@ const std::array kRoutes = {
              detail::list_dead_letters},
     RouteDef{"GET", "/api/v1/dead-letters/counts", "/api/v1/dead-letters/counts", true,
              Role::kReader, detail::count_dead_letters},
+    RouteDef{"GET", "/api/v1/alerts", "/api/v1/alerts", true, Role::kReader, detail::list_alerts},
+    RouteDef{"POST", "/api/v1/alerts/([^/]+)/([^/]+)/acknowledge",
+             "/api/v1/alerts/{twin}/{source}/acknowledge", true, Role::kOperator,
+             detail::acknowledge_alert},
+    RouteDef{"GET", "/api/v1/events/recent", "/api/v1/events/recent", true, Role::kReader,
+             detail::list_events},
     RouteDef{"GET", "/api/v1/events", "/api/v1/events", true, Role::kReader, nullptr,
              Special::kEvents},
 };
@@ -119,6 +124,7 @@ struct ApiServer::Impl {
   std::unique_ptr<httplib::Server> server;
   std::thread thread;
   runtime::Runtime* rt = nullptr;
+  int events_subscription = -1;  // the runtime's service events, forwarded to SSE streams
   std::unique_ptr<detail::Context> ctx;
   std::optional<detail::TokenTable> tokens;
   std::unique_ptr<runtime::Log> log;
@@ -497,6 +503,12 @@ sdk::Status ApiServer::start(runtime::Runtime& runtime) {
   }
   m.port = port;
   m.hub.reopen();
+  m.events_subscription = runtime.subscribe_events([this](const runtime::EventRecord& e) {
+    const model::Interface* iface = nullptr;
+    impl_->rt->graph().read(e.twin,
+                            [&](const twin::TwinView& t) { iface = &t.layout->interface(); });
+    impl_->hub.publish(e.twin, iface, e.type, detail::event_json(e));
+  });
   m.thread = std::thread([&s] { s.listen_after_bind(); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!s.is_running() && std::chrono::steady_clock::now() < deadline)
@@ -516,6 +528,8 @@ void ApiServer::stop() {
   Impl& m = *impl_;
   if (!m.server) return;
   m.ready = false;
+  if (m.events_subscription >= 0 && m.rt) m.rt->unsubscribe_events(m.events_subscription);
+  m.events_subscription = -1;
   m.hub.close_all();  // wakes event streams so their workers finish
   m.server->stop();
   if (m.thread.joinable()) m.thread.join();

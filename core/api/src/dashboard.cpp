@@ -19,7 +19,8 @@ constexpr std::uintmax_t kMaxFileBytes = 8u << 20;
 
 std::string_view content_type(const fs::path& file) {
   std::string ext = file.extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : ext)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
   if (ext == ".css") return "text/css; charset=utf-8";
   if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
@@ -55,7 +56,7 @@ fs::path resolve(const fs::path& root, const std::string& request_path) {
     if (segment == ".." || segment == ".") return {};
   std::error_code ec;
   fs::path file = fs::weakly_canonical(root / path, ec);
-  if (ec || !within(root, file)) return {};  // a symlink that leads out of the folder
+  if (ec || !within(root, file)) return {};       // a symlink that leads out of the folder
   if (!fs::is_regular_file(file, ec)) return {};  // directories are not listed
   return file;
 }

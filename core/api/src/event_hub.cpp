@@ -61,6 +61,29 @@ void EventHub::unsubscribe(const std::shared_ptr<Subscription>& s) {
   if (metrics_.subscribers) metrics_.subscribers->set(static_cast<double>(subs_.size()));
 }
 
+void EventHub::publish(std::string_view twin, const model::Interface* iface, std::string_view type,
+                       std::string_view json) noexcept {
+  if (count_.load(std::memory_order_acquire) == 0) return;
+  try {
+    std::string frame;
+    std::lock_guard lock(mutex_);
+    for (auto& s : subs_) {
+      const EventFilter& f = s->filter();
+      if (!f.twin.empty() && f.twin != twin) continue;
+      if (!f.model.empty() && (!iface || !iface->is_a(f.model))) continue;
+      if (frame.empty())
+        frame = "id: " + std::to_string(sequence_.fetch_add(1) + 1) +
+                "\nevent: " + std::string(type) + "\ndata: " + std::string(json) + "\n\n";
+      if (s->push(frame)) {
+        if (metrics_.delivered) metrics_.delivered->add();
+      } else if (metrics_.dropped) {
+        metrics_.dropped->add();
+      }
+    }
+  } catch (...) {
+  }
+}
+
 void EventHub::close_all() {
   std::lock_guard lock(mutex_);
   closed_ = true;

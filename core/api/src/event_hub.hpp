@@ -64,6 +64,10 @@ class EventHub final : public twin::ChangeListener {
   std::size_t subscribers() const;
 
   void on_change(const twin::ChangeEvent& event) noexcept override;
+  // A service's event (alert.raised, alert.cleared, anomaly, prediction, ...) as an SSE frame
+  // named after its type, for the subscribers whose filter takes `twin` (of model `iface`).
+  void publish(std::string_view twin, const model::Interface* iface, std::string_view type,
+               std::string_view json) noexcept;
 
  private:
   mutable std::mutex mutex_;

@@ -283,6 +283,7 @@ Reply put_twin(Context& c, const Request& r) {
   for (std::size_t i = 0; i < paths.size(); ++i)
     spec.properties.push_back(twin::SlotWrite{paths[i], values[i], 0});
   sdk::Status s = c.runtime.graph().create(spec);
+  if (s) s = c.runtime.commit();  // durable before the reply
   if (!s) {
     if (s.code() == sdk::StatusCode::kAlreadyExists)
       return problem(r, 409, "twin-exists", "Twin exists",
@@ -313,6 +314,7 @@ Reply delete_twin(Context& c, const Request& r) {
     cascade = *p == "true";
   }
   sdk::Status s = c.runtime.graph().remove(id, cascade);
+  if (s) s = c.runtime.commit();  // durable before the reply
   if (!s) {
     if (s.code() == sdk::StatusCode::kNotFound) return unknown_twin(r, id);
     if (s.code() == sdk::StatusCode::kFailedPrecondition)
@@ -491,6 +493,7 @@ Reply put_relationship(Context& c, const Request& r) {
     return problem(r, 400, "unknown-target", "Unknown target",
                    "no twin with id '" + spec.target + "'", "/target");
   sdk::Status s = c.runtime.graph().relate(spec);
+  if (s) s = c.runtime.commit();  // durable before the reply
   if (!s) {
     if (s.code() == sdk::StatusCode::kAlreadyExists)
       return problem(r, 409, "relationship-exists", "Relationship exists", s.message(),
@@ -513,6 +516,7 @@ Reply delete_relationship(Context& c, const Request& r) {
   const std::string& source = r.params.at(0);
   if (!c.runtime.graph().contains(source)) return unknown_twin(r, source);
   sdk::Status s = c.runtime.graph().unrelate(source, r.params.at(1));
+  if (s) s = c.runtime.commit();  // durable before the reply
   if (!s) {
     if (s.code() == sdk::StatusCode::kNotFound)
       return problem(r, 404, "unknown-relationship", "Unknown relationship",

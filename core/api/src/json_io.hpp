@@ -22,7 +22,8 @@ struct Schema;
 }
 namespace doppel::runtime {
 class Runtime;
-}
+struct EventRecord;
+}  // namespace doppel::runtime
 
 namespace doppel::api::detail {
 
@@ -108,5 +109,9 @@ Reply invoke_command(Context& c, const Request& r);
 Reply telemetry_history(Context& c, const Request& r);
 Reply list_dead_letters(Context& c, const Request& r);
 Reply count_dead_letters(Context& c, const Request& r);
+Reply list_alerts(Context& c, const Request& r);
+std::string event_json(const runtime::EventRecord& e);  // the API's JSON of a service event
+Reply list_events(Context& c, const Request& r);
+Reply acknowledge_alert(Context& c, const Request& r);
 
 }  // namespace doppel::api::detail

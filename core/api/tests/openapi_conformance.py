@@ -270,6 +270,11 @@ try:
     call("GET", "/api/v1/dead-letters?limit=5")
     call("GET", "/api/v1/dead-letters?limit=5000")
     call("GET", "/api/v1/dead-letters/counts")
+    call("GET", "/api/v1/alerts")
+    call("GET", "/api/v1/alerts?twin=motor-1")
+    call("POST", "/api/v1/alerts/motor-1/overheating/acknowledge")  # 404: none active
+    call("GET", "/api/v1/events/recent?limit=5")
+    call("GET", "/api/v1/events/recent?limit=0")  # 400
     call("DELETE", "/api/v1/twins/motor-9")
     call("DELETE", "/api/v1/twins/motor-1")  # 409: line-1 contains it
     call("GET", "/api/v1/no-such-route")

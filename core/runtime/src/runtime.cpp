@@ -370,6 +370,13 @@ void Runtime::tick_now() {
   m.analytics->tick(now);
 }
 
+Status Runtime::commit() {
+  if (!impl_->persistence) return {};
+  WaitCallback w;
+  impl_->persistence->commit(&w);
+  return w.wait();
+}
+
 void Runtime::drain_analytics() {
   if (impl_->pipeline) impl_->pipeline->drain();
   impl_->analytics->drain();

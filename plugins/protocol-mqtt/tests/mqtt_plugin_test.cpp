@@ -498,8 +498,8 @@ TEST(MqttDownlink, OwnPublishesAreNotIngestedWhenAFilterOverlaps) {
 struct V5Device {
   std::string answer;  // the response body; "" echoes the request
   ::mqtt::async_client client;
-  explicit V5Device(const MosquittoBroker& b, std::string reply = "")
-      : answer(std::move(reply)),
+  explicit V5Device(const MosquittoBroker& b, std::string response = "")
+      : answer(std::move(response)),
         client(b.uri(), unique_id("device"), ::mqtt::create_options(MQTTVERSION_5)) {
     client.set_message_callback([this](::mqtt::const_message_ptr msg) {
       const auto& props = msg->get_properties();

@@ -122,6 +122,11 @@ class Runtime {
   // and tick queued before the call.
   void drain_analytics();
 
+  // Writes the changes the calling thread made to the graph directly (create, remove, relate,
+  // unrelate, report) and waits until they are durable. Changes through the pipeline and
+  // desire() need no call.
+  sdk::Status commit();
+
   // Blocks until every accepted update is applied and durable.
   sdk::Status flush();
 
