@@ -167,7 +167,9 @@ RuleEngine::TwinState* RuleEngine::twin(std::string_view id, std::string_view mo
       try {
         if (t->model.empty()) t->model = std::string(s.model);
         t->stale = s.stale;
-        if (s.last_data_at > 0) t->latest = s.last_data_at;
+        // Not taken into `latest`: the snapshot may already hold samples whose changes are
+        // still queued for this engine, and those must not count as late.
+        if (s.last_data_at > 0) t->seen_at = s.last_data_at;
         for (const sdk::SlotSnapshot& slot : s.slots) {
           int i = slots->find(slot.path);
           if (i < 0 || slot.reported.kind == sdk::FieldValue::Kind::kNull) continue;
@@ -187,8 +189,10 @@ RuleEngine::TwinState* RuleEngine::twin(std::string_view id, std::string_view mo
   read.t = t.get();
   read.slots = &config_.slots;
   twins_.read(id, read);
-  if (t->model.empty()) return nullptr;               // deleted meanwhile
-  if (t->latest == kNever) t->latest = clock_.now();  // staleness counts from when we saw it
+  if (t->model.empty()) return nullptr;  // deleted meanwhile
+  // Staleness counts from the twin's last data, or from when we first saw it. Event times are
+  // compared with each other only (lateness), never with this clock.
+  if (t->seen_at == kNever) t->seen_at = clock_.now();
   t->applicable = &rules_for(t->model);
   for (int r : *t->applicable) {
     auto it = restored_.find({config_.rules[static_cast<std::size_t>(r)].name, t->id});
@@ -207,7 +211,7 @@ EvalInput RuleEngine::input(const TwinState& t, Timestamp at) const {
   in.numbers = t.numbers.data();
   in.texts = t.texts.data();
   in.now = at;
-  in.last_data = t.latest;
+  in.last_data = t.latest != kNever ? std::max(t.latest, t.seen_at) : t.seen_at;
   in.stale = t.stale;
   in.sources = this;
   return in;
@@ -235,8 +239,10 @@ void RuleEngine::on_changes(std::span<const sdk::TwinChange> changes) noexcept {
           apply(*t, c);
           if (!t->applicable->empty())
             for (int r : *t->applicable)
-              evaluate(*t, static_cast<std::size_t>(r), t->latest);
-          if (any_related_) evaluate_related_sources(c.twin, t->latest);
+              evaluate(*t, static_cast<std::size_t>(r),
+                       t->latest != kNever ? t->latest : t->seen_at);
+          if (any_related_)
+            evaluate_related_sources(c.twin, t->latest != kNever ? t->latest : t->seen_at);
           break;
         }
         case sdk::TwinChangeKind::kStale: {
@@ -256,7 +262,8 @@ void RuleEngine::on_changes(std::span<const sdk::TwinChange> changes) noexcept {
           if (!t) break;
           for (int r : *t->applicable)
             if (config_.rules[static_cast<std::size_t>(r)].uses_related)
-              evaluate(*t, static_cast<std::size_t>(r), t->latest);
+              evaluate(*t, static_cast<std::size_t>(r),
+                       t->latest != kNever ? t->latest : t->seen_at);
           break;
         }
         default:

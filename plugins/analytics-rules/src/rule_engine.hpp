@@ -57,7 +57,8 @@ class RuleEngine final : public EvalSources {
     std::vector<std::deque<Sample>> windows;  // by slot; empty unless some rule windows it
     std::vector<RuleState> rules;             // by rule index
     const std::vector<int>* applicable = nullptr;
-    Timestamp latest = kNever;  // newest event time seen
+    Timestamp latest = kNever;   // newest event time of the samples this engine applied
+    Timestamp seen_at = kNever;  // when the engine first saw the twin (for staleness only)
     bool stale = false;
     bool windows_dirty = false;
   };
