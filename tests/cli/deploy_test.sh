@@ -65,6 +65,18 @@ contains "plugin config typo is located" "$tmp/err" "plugin-typo.yaml:8:"
 contains "plugin config typo suggests the key" "$tmp/err" "durability"
 [[ ! -e "$tmp/db-typo" ]] || fail "validate opened the database"
 
+cat >"$tmp/api-typo.yaml" <<EOF
+apiVersion: doppel/v1
+name: api-typo
+models: [$models]
+twins:
+  - {id: m1, model: "dtmi:example:factory:Motor;1"}
+api: {listn: "127.0.0.1:0", auth: none}
+EOF
+check "validate checks the api block" 1 "$doppel" validate "$tmp/api-typo.yaml"
+contains "api typo is located" "$tmp/err" "api-typo.yaml:6:"
+contains "api typo suggests the key" "$tmp/err" "did you mean 'listen'"
+
 # Every plugin's sample.yaml (a whole deployment, or a `plugins:` fragment of one) is valid.
 for sample in "$root"/plugins/*/sample.yaml; do
   name=$(basename "$(dirname "$sample")")

@@ -45,6 +45,18 @@ int validate(const ValidateArgs& args) {
   options.start_plugins = false;
   options.log = std::make_unique<runtime::Log>(
       "validate", runtime::LogOptions{sdk::LogLevel::kError, runtime::LogFormat::kText});
+  // The `api:` block is checked like everything else (tokens are read only when serving).
+  if (const sdk::ConfigNode& block = load.deployment->api.node(); !block.missing()) {
+    auto config = api::parse_api_config(block, load.deployment->file.parent_path());
+    if (!config) {
+      if (args.json)
+        std::printf("{\"valid\": false, \"errors\": [%s]}\n",
+                    twin::Value::string(config.status().message()).to_json().c_str());
+      else
+        std::fprintf(stderr, "%s\n", config.status().message().c_str());
+      return kExitInvalid;
+    }
+  }
   std::size_t twins = load.deployment->twin_count();
   std::size_t plugins = load.deployment->plugins.size();
   runtime::Runtime rt(std::move(*load.deployment), load.models, std::move(options));
