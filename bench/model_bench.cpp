@@ -45,7 +45,8 @@ BENCHMARK_CAPTURE(BM_LoadOntologyFromDisk, energygrid, "energygrid")->Unit(bench
 // Parse + resolve + validate only: the documents are already in memory.
 void BM_LoadRealEstateCoreFromMemory(benchmark::State& state) {
   std::vector<std::pair<std::string, std::string>> docs;
-  for (auto& e : fs::recursive_directory_iterator(kData / "realestatecore")) {
+  std::error_code ec;
+  for (auto& e : fs::recursive_directory_iterator(kData / "realestatecore", ec)) {
     if (e.path().extension() != ".json") continue;
     std::ifstream in(e.path(), std::ios::binary);
     std::stringstream ss;

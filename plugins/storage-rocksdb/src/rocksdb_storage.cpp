@@ -2,7 +2,6 @@
 // history in RocksDB, one column family each. Writes from every thread are grouped into one
 // RocksDB write (and one WAL sync) by a writer thread: group commit.
 #include <rocksdb/db.h>
-#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/transaction_log.h>
 #include <rocksdb/write_batch.h>
@@ -470,15 +469,8 @@ class RocksStorage final : public sdk::StoragePlugin {
 
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     families.emplace_back(rocksdb::kDefaultColumnFamilyName, counter);
-    // Twin state is written on every update and read only at recovery: an append-only
-    // memtable (sorted once, when it is flushed or scanned) makes each write O(1) instead of a
-    // skiplist insert. Needs a single memtable writer, which the group commit thread is.
-    rocksdb::ColumnFamilyOptions twins = tables;
-    twins.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
-    db.allow_concurrent_memtable_write = false;
-    for (std::size_t t = 0; t < sdk::kTableCount; ++t)
-      families.emplace_back(kTableFamilies[t],
-                            t == static_cast<std::size_t>(sdk::Table::kTwins) ? twins : tables);
+    for (const char* name : kTableFamilies)
+      families.emplace_back(name, tables);
     families.emplace_back("history", history);
     rocksdb::DB* raw = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
