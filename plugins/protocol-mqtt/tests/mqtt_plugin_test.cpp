@@ -620,7 +620,17 @@ TEST(MqttDownlink, StoreAndForwardWhileTheBrokerIsAwayIsBoundedAndCounted) {
 TEST(MqttIngest, Qos1MessageIsAcknowledgedOnlyAfterTheCoreConfirmedIt) {
   MosquittoBroker::Options bo;
   bo.persistence = true;
+  bo.extra_config = {"log_type debug"};  // the broker logs each PUBACK it receives
   MosquittoBroker broker(bo);
+  // PUBACKs the broker received (from the plugin: the only client receiving messages).
+  auto pubacks = [&] {
+    const std::string log = broker.log();
+    std::size_t n = 0;
+    for (std::size_t at = log.find("Received PUBACK from"); at != std::string::npos;
+         at = log.find("Received PUBACK from", at + 1))
+      ++n;
+    return n;
+  };
   LoadedMqtt p(base_config(broker, "ack-after-durable") +
                "      clean_session: false\n      reconnect: {min_delay: 1s, max_delay: 1s}\n"
                "      ingest: [{topic: \"devices/{twin}/telemetry\"}]\n");
@@ -640,6 +650,9 @@ TEST(MqttIngest, Qos1MessageIsAcknowledgedOnlyAfterTheCoreConfirmedIt) {
   pub(broker, "devices/motor-2/telemetry", "{\"temperature\": 2}", 1);
   ASSERT_TRUE(wait_until([&] { return p.sink.n.load() == 3; }));
   ASSERT_TRUE(wait_until([&] { return p.counter("doppel_mqtt_reconnects_total") >= 1; }));
+  // Stop only once the broker has both acknowledgements (the redelivered motor-1, motor-2):
+  // stopping earlier would rightly make it deliver motor-2 again (at least once).
+  ASSERT_TRUE(wait_until([&] { return pubacks() >= 2; })) << broker.log();
   std::uint64_t subscribed = p.counter("doppel_mqtt_subscribed_total");
   broker.stop();
   broker.start();
