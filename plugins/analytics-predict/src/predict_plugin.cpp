@@ -39,6 +39,7 @@ struct PredictionConfig {
   Duration horizon = 365LL * 24 * 3600 * kSecond;
   double confidence = 0.95;
   std::string property, lower_property, upper_property;
+  std::string hours_property;  // a numeric property: hours until the predicted crossing (rules)
 };
 
 std::string number(double v) {
@@ -91,9 +92,10 @@ Expected<std::vector<PredictionConfig>> parse(const ConfigNode& config, TwinAcce
         "'predictions' must be a non-empty list of {on, telemetry, threshold, property, ...}",
         list.where());
   static const std::set<std::string_view> kKeys = {
-      "name",    "on",         "telemetry", "threshold",      "direction",
-      "method",  "baseline",   "window",    "max_samples",    "min_samples",
-      "horizon", "confidence", "property",  "lower_property", "upper_property"};
+      "name",          "on",         "telemetry", "threshold",      "direction",
+      "method",        "baseline",   "window",    "max_samples",    "min_samples",
+      "horizon",       "confidence", "property",  "lower_property", "upper_property",
+      "hours_property"};
   std::vector<PredictionConfig> out;
   std::set<std::string> names;
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -106,7 +108,8 @@ Expected<std::vector<PredictionConfig>> parse(const ConfigNode& config, TwinAcce
         return invalid_argument("unknown key '" + std::string(d.key_at(k)) +
                                     "' (known: name, on, telemetry, threshold, direction, method, "
                                     "baseline, window, max_samples, min_samples, horizon, "
-                                    "confidence, property, lower_property, upper_property)",
+                                    "confidence, property, lower_property, upper_property, "
+                                    "hours_property)",
                                 d.get(d.key_at(k)).where());
     PredictionConfig c;
     auto text = [&](const char* key, std::string& into, bool required) -> Status {
@@ -141,6 +144,7 @@ Expected<std::vector<PredictionConfig>> parse(const ConfigNode& config, TwinAcce
     if (Status s = text("property", c.property, true); !s) return s;
     if (Status s = text("lower_property", c.lower_property, false); !s) return s;
     if (Status s = text("upper_property", c.upper_property, false); !s) return s;
+    if (Status s = text("hours_property", c.hours_property, false); !s) return s;
     if (Status s = num("threshold", c.threshold, true); !s) return s;
     if (Status s = num("baseline", c.baseline, false); !s) return s;
     double max_samples = 200, min_samples = 10;
@@ -211,6 +215,13 @@ Expected<std::vector<PredictionConfig>> parse(const ConfigNode& config, TwinAcce
                                     " (add it to the model to hold the prediction)",
                                 d.get(key).where());
     }
+    if (!c.hours_property.empty()) {
+      SlotInfo s = slot(c.hours_property);
+      if (!s.found || !s.property || s.type != ValueType::kNumber)
+        return invalid_argument("'" + c.hours_property + "' must be a numeric property of " +
+                                    c.model + " (it holds the hours until the predicted crossing)",
+                                d.get("hours_property").where());
+    }
     c.name = d.get("name").missing() ? c.telemetry + "-" + c.property
                                      : std::string(d.get("name").text());
     if (c.name.empty() || c.name.find('/') != std::string::npos)
@@ -225,7 +236,7 @@ Expected<std::vector<PredictionConfig>> parse(const ConfigNode& config, TwinAcce
 struct Series {
   std::deque<std::pair<Timestamp, double>> samples;  // event time order
   std::optional<Timestamp> published;                // the last prediction published
-  std::string written[3];  // the values last written to property, lower_, upper_property
+  std::string written[4];  // the values last written to property, lower_, upper_, hours_property
 };
 
 class PredictPlugin final : public AnalyticsPlugin {
@@ -366,6 +377,10 @@ class PredictPlugin final : public AnalyticsPlugin {
     if (late && *late <= horizon_s)
       upper = now + static_cast<Timestamp>(std::max(*late, *in) * 1e9);
     write(twin, cfg.property, date_time(at), now, s.written[0]);
+    // Hours as a number, so that rules can use the prediction ("predictedHoursToFailure < 168").
+    if (!cfg.hours_property.empty())
+      write(twin, cfg.hours_property, number(std::round(*in / 36.0) / 100.0), now, s.written[3],
+            true);
     if (!cfg.lower_property.empty() && lower)
       write(twin, cfg.lower_property, date_time(*lower), now, s.written[1]);
     if (!cfg.upper_property.empty() && upper)
@@ -396,10 +411,11 @@ class PredictPlugin final : public AnalyticsPlugin {
 
   // Writes only a changed value (to the second), so a steady prediction does not produce a
   // twin change per sample.
+  // `value` is a dateTime text (quoted here), or a JSON number when `number` is set.
   void write(std::string_view twin, const std::string& path, const std::string& value,
-             Timestamp time, std::string& last) {
+             Timestamp time, std::string& last, bool is_number = false) {
     if (value == last) return;
-    Status st = twins_.set_derived(twin, path, "\"" + value + "\"", time);
+    Status st = twins_.set_derived(twin, path, is_number ? value : "\"" + value + "\"", time);
     if (!st) {
       if (!write_warned_) {
         write_warned_ = true;

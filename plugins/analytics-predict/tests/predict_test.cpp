@@ -27,7 +27,8 @@ constexpr sdk::Duration kHour = 3600 * sdk::kSecond;
 const std::string kPredictions =
     "        - {name: linear, on: \"dtmi:example:predict:Motor;1\", telemetry: temperature, "
     "threshold: 90, method: linear, window: 6h, max_samples: 200, property: predictedFailureAt, "
-    "lower_property: predictedFailureEarliest, upper_property: predictedFailureLatest}\n"
+    "lower_property: predictedFailureEarliest, upper_property: predictedFailureLatest, "
+    "hours_property: predictedHoursToFailure}\n"
     "        - {name: exponential, on: \"dtmi:example:predict:Motor;1\", telemetry: vibration, "
     "threshold: 90, method: exponential, baseline: 30, window: 6h, max_samples: 200, "
     "property: predictedWearOutAt}\n";
@@ -116,6 +117,12 @@ TEST(Predict, LinearAndExponentialDriftToFailureWithin10Percent) {
     const sdk::Timestamp ex = d.property("motor-1", "predictedWearOutAt");
     ASSERT_GT(lin, 0) << "at " << h << " h";
     ASSERT_GT(ex, 0) << "at " << h << " h";
+    // The same prediction as hours from the newest sample, for rules.
+    double hours = -1;
+    d.rt->graph().read("motor-1", [&](const twin::TwinView& v) {
+      hours = v.slot("predictedHoursToFailure")->reported.as_double();
+    });
+    EXPECT_NEAR(hours, double(lin - t) / double(kHour), 0.02) << "at " << h << " h";
     const double el = relative_error(lin, linear_truth, t);
     const double ee = relative_error(ex, exp_truth, t);
     std::printf(
