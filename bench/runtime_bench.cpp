@@ -66,7 +66,7 @@ void BM_PropertyUpdateMemory(benchmark::State& state) {
   static World* world = nullptr;
   static std::vector<std::string> twin_ids;
   if (state.thread_index() == 0) {
-    world = new World("memory", 8);
+    world = new World("memory", 0);  // the graph's default shards
     twin_ids = ids();
   }
   // Google Benchmark syncs threads before the timed loop.
@@ -101,7 +101,7 @@ void BM_PipelineUpdateRocksDB(benchmark::State& state, const char* durability) {
     return;
   }
   runtime::Persistence persistence(store.storage());
-  twin::TwinGraph graph(registry(), {8, nullptr});
+  twin::TwinGraph graph(registry(), {0, nullptr});
   graph.add_listener(&persistence);
   for (int i = 0; i < kTwins; ++i)
     (void)graph.create({"m" + std::to_string(i), "dtmi:bench:Motor;1", {}, 0});

@@ -4,7 +4,7 @@
 # stored twins come back, new ones are created, removed ones are kept and reported.
 #   deploy_test.sh DOPPEL_BINARY REPO_ROOT
 set -u
-doppel=$1
+doppel=$(realpath "$1")
 root=$2
 tmp=$(mktemp -d)
 pids=()
@@ -76,6 +76,21 @@ EOF
 check "validate checks the api block" 1 "$doppel" validate "$tmp/api-typo.yaml"
 contains "api typo is located" "$tmp/err" "api-typo.yaml:6:"
 contains "api typo suggests the key" "$tmp/err" "did you mean 'listen'"
+
+# A library given as a relative path is found relative to the deployment file, not the cwd.
+mkdir -p "$tmp/rel/lib"
+cp "$(dirname "$doppel")/../../plugins/doppel-storage-memory.so" "$tmp/rel/lib/store.so"
+cat >"$tmp/rel/deploy.yaml" <<EOF
+apiVersion: doppel/v1
+name: relative-library
+models: [$models]
+plugins:
+  - {name: store, kind: storage, library: lib/store.so}
+twins:
+  - {id: m1, model: "dtmi:example:factory:Motor;1"}
+EOF
+(cd / && "$doppel" validate "$tmp/rel/deploy.yaml" >"$tmp/out" 2>"$tmp/err") ||
+  fail "a relative library path is not resolved against the deployment file" "$tmp/err"
 
 # Every plugin's sample.yaml (a whole deployment, or a `plugins:` fragment of one) is valid.
 for sample in "$root"/plugins/*/sample.yaml; do

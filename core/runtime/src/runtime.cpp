@@ -271,8 +271,8 @@ Runtime::Runtime(Deployment deployment, std::shared_ptr<const model::ModelRegist
     impl_->log = std::make_unique<Log>("runtime", impl_->deployment.logging);
   }
   impl_->options = std::move(options);
-  impl_->graph = std::make_unique<twin::TwinGraph>(
-      impl_->models, twin::TwinGraphOptions{impl_->options.workers, impl_->clock});
+  impl_->graph =
+      std::make_unique<twin::TwinGraph>(impl_->models, twin::TwinGraphOptions{0, impl_->clock});
   for (twin::ChangeListener* l : impl_->options.listeners)
     impl_->graph->add_listener(l);
   impl_->analytics = std::make_unique<AnalyticsHost>(*this, *impl_->graph, impl_->metrics,
@@ -396,6 +396,13 @@ sdk::Expected<StartReport> Runtime::start() {
   extra.insert(extra.end(), m.options.plugin_path.begin(), m.options.plugin_path.end());
   host::PluginHost host(host::PluginSearchPath::standard(extra));
 
+  // A library given as a relative path is relative to the deployment file, like `models:`.
+  auto library_of = [&](const PluginSpec& p) {
+    std::filesystem::path lib(p.library);
+    if (p.library.find('/') == std::string::npos || lib.is_absolute()) return p.library;
+    return (d.file.parent_path() / lib).lexically_normal().string();
+  };
+
   // 1. Load and configure every plugin; collect every refusal before starting anything.
   std::string errors;
   auto context_for = [&](const std::string& name) {
@@ -414,7 +421,7 @@ sdk::Expected<StartReport> Runtime::start() {
   const PluginSpec& sspec = storage_spec ? *storage_spec : m.default_storage;
   {
     host::PluginRequest req{
-        sspec.name, sspec.kind, sspec.library, &sspec.config(), context_for(sspec.name),
+        sspec.name, sspec.kind, library_of(sspec), &sspec.config(), context_for(sspec.name),
         sspec.where};
     auto loaded = host.load(req);
     if (!loaded)
@@ -452,7 +459,7 @@ sdk::Expected<StartReport> Runtime::start() {
       if (p.kind == kind) order.push_back(&p);
   std::size_t router_index = 0;
   for (const PluginSpec* p : order) {
-    host::PluginRequest req{p->name, p->kind, p->library, &p->config(), context_for(p->name),
+    host::PluginRequest req{p->name, p->kind, library_of(*p), &p->config(), context_for(p->name),
                             p->where};
     if (p->kind == sdk::PluginKind::kAnalytics || p->kind == sdk::PluginKind::kActuator) {
       req.context.twins = m.analytics->access_for(p->name);

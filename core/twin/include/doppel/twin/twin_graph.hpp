@@ -154,7 +154,7 @@ class ChangeListener {
 };
 
 struct TwinGraphOptions {
-  std::size_t shards = 0;             // 0: hardware concurrency (at least 1)
+  std::size_t shards = 0;             // 0: the default (64)
   const sdk::Clock* clock = nullptr;  // nullptr: the system clock
 };
 
