@@ -72,9 +72,7 @@ struct Downlink::CommandAttempt final : sdk::OutboundCallback {
     CommandResult out;
     out.correlation = correlation;
     out.response = std::string(r.payload);
-    // A copy made here: the plugin's Status may be freed by library code, and the result can
-    // outlive the library.
-    out.status = Status(r.status.code(), r.status.message(), r.status.where());
+    out.status = r.status;
     const std::string where = twin + ":" + (component.empty() ? "" : component + "/") + name;
     if (r.status.code() == StatusCode::kNotFound)
       out.status = sdk::not_found("no protocol plugin has a command route for this twin", where);
@@ -178,18 +176,23 @@ void Downlink::on_change(const twin::ChangeEvent& e) noexcept {
           p.version = state.desired_version;
           queue_.push_back(std::move(key));
         }
+        pending_count_.store(pending_.size(), std::memory_order_relaxed);
         cv_.notify_all();
         break;
       }
       case twin::ChangeKind::kReported:
       case twin::ChangeKind::kSync: {
+        // The ingest path: no lock unless something waits for an acknowledgement. A desired
+        // value and the report that settles it are changes of one twin, ordered by its shard
+        // lock, so a value added before this report is counted here.
+        if (pending_count_.load(std::memory_order_relaxed) == 0) break;
         std::lock_guard lock(mutex_);
-        if (pending_.empty()) break;
         for (const twin::SlotChange& c : e.slots) {
           const auto index = static_cast<std::size_t>(c.slot);
           if (e.twin.slots[index].sync == twin::SyncStatus::kPending) continue;
           pending_.erase(key_of(e.twin.id, e.twin.layout->slots()[index].path));
         }
+        pending_count_.store(pending_.size(), std::memory_order_relaxed);
         break;
       }
       case twin::ChangeKind::kTwinDeleted: {
@@ -198,6 +201,7 @@ void Downlink::on_change(const twin::ChangeEvent& e) noexcept {
         for (auto it = pending_.lower_bound(prefix);
              it != pending_.end() && it->first.starts_with(prefix);)
           it = pending_.erase(it);
+        pending_count_.store(pending_.size(), std::memory_order_relaxed);
         break;
       }
       default:
@@ -273,6 +277,7 @@ void Downlink::completed(const std::string& key, std::uint32_t version,
     if (r.status.code() == StatusCode::kNotFound) {
       drop = true;  // nobody reaches this device: resending cannot help
       pending_.erase(it);
+      pending_count_.store(pending_.size(), std::memory_order_relaxed);
     }
   }
   if (!r.status) {

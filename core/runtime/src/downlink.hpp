@@ -6,6 +6,7 @@
 // version replaces it, or the graph times it out (RuntimeOptions::sync_timeout).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -73,8 +74,9 @@ class Downlink final : public twin::ChangeListener {
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::map<std::string, Pending> pending_;  // "twin\0path"
-  std::deque<std::string> queue_;           // keys to send now
+  std::map<std::string, Pending> pending_;     // "twin\0path"
+  std::atomic<std::size_t> pending_count_{0};  // pending_.size(), read without the lock
+  std::deque<std::string> queue_;              // keys to send now
   bool stopping_ = true;
   std::thread sender_;
   std::uint64_t next_correlation_ = 0;
