@@ -6,6 +6,8 @@
 #include <boost/dll/shared_library.hpp>
 #include <boost/system/system_error.hpp>
 #include <cstdlib>
+#include <mutex>
+#include <vector>
 
 namespace doppel::host {
 
@@ -14,23 +16,32 @@ using sdk::ConfigNode;
 using sdk::Status;
 using sdk::StatusCode;
 
+// Plugin libraries stay mapped until the process exits. Objects made by a plugin's code can
+// outlive its instance: a Status it returned (its shared state is freed through code in the
+// library), results handed to callbacks. Unloading under them crashes, so a Library gives its
+// handle to a process-wide list instead of closing it (the cost: one mapping per library).
 struct LoadedPlugin::Library {
   boost::dll::shared_library library;
+  ~Library() {
+    if (!library.is_loaded()) return;
+    static std::mutex mutex;
+    static auto* retained = new std::vector<boost::dll::shared_library>();  // never freed
+    std::lock_guard lock(mutex);
+    retained->push_back(std::move(library));
+  }
 };
 
 LoadedPlugin::~LoadedPlugin() {
   stop();
   if (instance_ && descriptor_) descriptor_->destroy(instance_);
   instance_ = nullptr;
-  // library_ is destroyed (unloaded) after this body: no plugin code runs past this point.
+  // library_ is destroyed after this body; the library itself stays mapped (see Library).
 }
 
 Status LoadedPlugin::start() {
   if (started_) return {};
   Status s = instance_->start();
-  if (!s)  // a copy made here outlives the library (see load())
-    return Status(s.code(), s.message(), s.where())
-        .with_context("starting plugin '" + name_ + "' (" + path_.string() + ")");
+  if (!s) return s.with_context("starting plugin '" + name_ + "' (" + path_.string() + ")");
   started_ = true;
   return {};
 }
@@ -317,10 +328,7 @@ sdk::Expected<std::unique_ptr<LoadedPlugin>> PluginHost::load(const PluginReques
     return Status(StatusCode::kInternal,
                   file + ": the plugin failed to create an instance (see its log)", request.where);
   if (request.config) {
-    // Copied into a Status made here: the plugin's own may be freed by code in the library,
-    // which is unloaded when `plugin` goes out of scope.
-    if (Status s = plugin->instance_->configure(*request.config); !s)
-      return Status(s.code(), s.message(), s.where());
+    if (Status s = plugin->instance_->configure(*request.config); !s) return s;
   }
   return plugin;
 }

@@ -8,7 +8,8 @@
 // Lifecycle, driven by the host, each step at most once and in this order:
 //   descriptor checked (ABI, toolchain, kind) -> config keys checked against config_fields ->
 //   create(context) -> configure(config) -> start() -> ... -> stop() -> destroy(plugin)
-// The library stays loaded until destroy() has returned.
+// The host keeps the library mapped until the process exits, so objects the plugin made (a
+// Status it returned) may be released after destroy().
 #pragma once
 
 #include <cstddef>
