@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "doppel/model/convert.hpp"
 #include "doppel/model/json_schema.hpp"
+#include "doppel/model/json_text.hpp"
 #include "doppel/model/loader.hpp"
 #include "doppel/model/registry.hpp"
 
@@ -19,33 +20,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace doppel::model;
 
+// `s` escaped for the inside of a JSON string literal (the quotes are in the format strings).
 std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", c);
-        else
-          out += c;
-    }
-  }
-  return out;
+  std::string quoted = json_string(s);
+  return quoted.substr(1, quoted.size() - 2);
 }
 
 bool paths_exist(const std::vector<std::string>& paths) {

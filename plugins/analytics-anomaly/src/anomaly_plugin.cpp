@@ -15,6 +15,7 @@
 
 #include "detectors.hpp"
 #include "doppel/sdk/analytics.hpp"
+#include "doppel/sdk/json.hpp"
 
 namespace doppel::plugins::anomaly {
 namespace {
@@ -34,27 +35,6 @@ struct DetectorConfig {
   std::uint64_t warmup = 30;
   double min_scale = 1e-9;
 };
-
-std::string number(double v) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
 
 // The numeric slot `path` of `model`: "" when fine, else what is wrong.
 std::string check_numeric_slot(TwinAccess& twins, std::string_view model, std::string_view path) {
@@ -109,7 +89,8 @@ Expected<std::vector<DetectorConfig>> parse(const ConfigNode& config, TwinAccess
       double v = n.as_number();
       if (!(lo_open ? v > lo : v >= lo) || v > hi)
         return invalid_argument(std::string("'") + key + "' must be in " + (lo_open ? "(" : "[") +
-                                    number(lo) + ", " + number(hi) + "], got " + number(v),
+                                    sdk::json_number(lo) + ", " + sdk::json_number(hi) + "], got " +
+                                    sdk::json_number(v),
                                 n.where());
       into = v;
       return {};
@@ -187,22 +168,14 @@ class AnomalyPlugin final : public AnalyticsPlugin {
   Status start() noexcept override {
     try {
       // Restores "<detector>/<twin>" records; detectors no longer configured are dropped.
-      struct Load final : StateVisitor {
-        AnomalyPlugin* self;
-        std::size_t restored = 0;
-        bool visit(std::string_view key, std::string_view value) noexcept override {
-          try {
-            if (self->restore(key, value)) ++restored;
-          } catch (...) {
-          }
-          return true;
-        }
-      } load;
-      load.self = this;
-      if (Status s = twins_.state_scan("", load); !s)
+      std::size_t restored = 0;
+      Status s = scan_state(twins_, "", [&](std::string_view key, std::string_view value) {
+        if (restore(key, value)) ++restored;
+      });
+      if (!s)
         log_.warn("detector state not restored", {{"error", s.to_string()}});
-      else if (load.restored)
-        log_.info("detector state restored", {{"series", std::to_string(load.restored)}});
+      else if (restored)
+        log_.info("detector state restored", {{"series", std::to_string(restored)}});
       return {};
     } catch (const std::exception& e) {
       return internal_error(e.what());
@@ -271,13 +244,14 @@ class AnomalyPlugin final : public AnalyticsPlugin {
     if (anomalous && !s.in_episode) {
       const double c = ewma ? center : s.mad.median_seen();
       const double sc = ewma ? scale : s.mad.scale();
-      std::string data = "{\"telemetry\":" + json_string(cfg.telemetry) +
-                         ",\"value\":" + number(x) + ",\"score\":" + number(z) + ",\"method\":\"" +
-                         (ewma ? "ewma" : "mad") + "\",\"" + (ewma ? "mean" : "median") +
-                         "\":" + number(c) + ",\"scale\":" + number(sc) +
-                         ",\"threshold\":" + number(cfg.threshold) + "}";
-      std::string message = cfg.telemetry + " " + number(x) + " is anomalous (score " +
-                            number(std::round(z * 100) / 100) + ")";
+      std::string data = "{\"telemetry\":" + sdk::json_string(cfg.telemetry) +
+                         ",\"value\":" + sdk::json_number(x) + ",\"score\":" + sdk::json_number(z) +
+                         ",\"method\":\"" + (ewma ? "ewma" : "mad") + "\",\"" +
+                         (ewma ? "mean" : "median") + "\":" + sdk::json_number(c) +
+                         ",\"scale\":" + sdk::json_number(sc) +
+                         ",\"threshold\":" + sdk::json_number(cfg.threshold) + "}";
+      std::string message = cfg.telemetry + " " + sdk::json_number(x) + " is anomalous (score " +
+                            sdk::json_number(std::round(z * 100) / 100) + ")";
       twins_.publish({"anomaly", twin, cfg.name, "", time, message, data});
       anomalies_.add();
     }
@@ -297,10 +271,10 @@ class AnomalyPlugin final : public AnalyticsPlugin {
     std::string v = std::to_string(ewma ? s.ewma.count() : s.mad.count()) + " " +
                     std::to_string(s.last_time) + " " + (s.in_episode ? "1" : "0");
     if (ewma) {
-      v += " " + number(s.ewma.mean()) + " " + number(s.ewma.variance());
+      v += " " + sdk::json_number(s.ewma.mean()) + " " + sdk::json_number(s.ewma.variance());
     } else {
       for (double x : s.mad.values())
-        v += " " + number(x);
+        v += " " + sdk::json_number(x);
     }
     std::string key = detectors_[d].name + "/" + std::string(twin);
     if (Status st = twins_.state_put(key, v); !st && !state_warned_) {

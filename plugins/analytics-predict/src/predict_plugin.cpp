@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "doppel/sdk/analytics.hpp"
+#include "doppel/sdk/json.hpp"
 #include "trend_fit.hpp"
 
 namespace doppel::plugins::predict {
@@ -41,12 +42,6 @@ struct PredictionConfig {
   std::string property, lower_property, upper_property;
   std::string hours_property;  // a numeric property: hours until the predicted crossing (rules)
 };
-
-std::string number(double v) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
 
 // RFC 3339 UTC with seconds ("2026-11-25T10:00:00Z").
 std::string date_time(Timestamp t) {
@@ -263,18 +258,10 @@ class PredictPlugin final : public AnalyticsPlugin {
 
   Status start() noexcept override {
     try {
-      struct Load final : StateVisitor {
-        PredictPlugin* self;
-        bool visit(std::string_view key, std::string_view value) noexcept override {
-          try {
-            self->restore(key, value);
-          } catch (...) {
-          }
-          return true;
-        }
-      } load;
-      load.self = this;
-      if (Status s = twins_.state_scan("", load); !s)
+      if (Status s = scan_state(
+              twins_, "",
+              [this](std::string_view key, std::string_view value) { restore(key, value); });
+          !s)
         log_.warn("prediction windows not restored", {{"error", s.to_string()}});
       return {};
     } catch (const std::exception& e) {
@@ -356,9 +343,9 @@ class PredictPlugin final : public AnalyticsPlugin {
         s.published.reset();
         std::string data = "{\"telemetry\":\"" + cfg.telemetry + "\",\"property\":\"" +
                            cfg.property + "\",\"at\":null}";
-        twins_.publish({"prediction", twin, cfg.name, "", now,
-                        cfg.telemetry + " no longer trends towards " + number(cfg.threshold),
-                        data});
+        twins_.publish(
+            {"prediction", twin, cfg.name, "", now,
+             cfg.telemetry + " no longer trends towards " + sdk::json_number(cfg.threshold), data});
         events_.add();
       }
       return;
@@ -379,8 +366,8 @@ class PredictPlugin final : public AnalyticsPlugin {
     write(twin, cfg.property, date_time(at), now, s.written[0]);
     // Hours as a number, so that rules can use the prediction ("predictedHoursToFailure < 168").
     if (!cfg.hours_property.empty())
-      write(twin, cfg.hours_property, number(std::round(*in / 36.0) / 100.0), now, s.written[3],
-            true);
+      write(twin, cfg.hours_property, sdk::json_number(std::round(*in / 36.0) / 100.0), now,
+            s.written[3], true);
     if (!cfg.lower_property.empty() && lower)
       write(twin, cfg.lower_property, date_time(*lower), now, s.written[1]);
     if (!cfg.upper_property.empty() && upper)
@@ -393,18 +380,19 @@ class PredictPlugin final : public AnalyticsPlugin {
       return t ? "\"" + date_time(*t) + "\"" : std::string("null");
     };
     const double per_hour = fit->slope * 3600;  // exponential: the rate k of e^(k t)
-    std::string data = "{\"telemetry\":\"" + cfg.telemetry + "\",\"property\":\"" + cfg.property +
-                       "\",\"at\":\"" + date_time(at) + "\",\"atNs\":" + std::to_string(at) +
-                       ",\"lower\":" + stamp(lower) + ",\"upper\":" + stamp(upper) +
-                       ",\"confidence\":" + number(cfg.confidence) + ",\"method\":\"" +
-                       (cfg.exponential ? "exponential" : "linear") + "\",\"" +
-                       (cfg.exponential ? "rate_per_hour" : "slope_per_hour") +
-                       "\":" + number(per_hour) + ",\"threshold\":" + number(cfg.threshold) +
-                       ",\"samples\":" + std::to_string(x.size()) + "}";
+    std::string data =
+        "{\"telemetry\":\"" + cfg.telemetry + "\",\"property\":\"" + cfg.property + "\",\"at\":\"" +
+        date_time(at) + "\",\"atNs\":" + std::to_string(at) + ",\"lower\":" + stamp(lower) +
+        ",\"upper\":" + stamp(upper) + ",\"confidence\":" + sdk::json_number(cfg.confidence) +
+        ",\"method\":\"" + (cfg.exponential ? "exponential" : "linear") + "\",\"" +
+        (cfg.exponential ? "rate_per_hour" : "slope_per_hour") +
+        "\":" + sdk::json_number(per_hour) + ",\"threshold\":" + sdk::json_number(cfg.threshold) +
+        ",\"samples\":" + std::to_string(x.size()) + "}";
     const double hours = left / 3.6e12;
     twins_.publish({"prediction", twin, cfg.name, "", now,
-                    cfg.telemetry + " reaches " + number(cfg.threshold) + " in " +
-                        number(std::round(hours * 10) / 10) + " h (" + date_time(at) + ")",
+                    cfg.telemetry + " reaches " + sdk::json_number(cfg.threshold) + " in " +
+                        sdk::json_number(std::round(hours * 10) / 10) + " h (" + date_time(at) +
+                        ")",
                     data});
     events_.add();
   }
@@ -430,7 +418,7 @@ class PredictPlugin final : public AnalyticsPlugin {
   void persist(std::size_t p, std::string_view twin, const Series& s) {
     std::string v;
     for (const auto& [t, y] : s.samples)
-      v += std::to_string(t) + " " + number(y) + " ";
+      v += std::to_string(t) + " " + sdk::json_number(y) + " ";
     (void)twins_.state_put(configs_[p].name + "/" + std::string(twin), v);
   }
 

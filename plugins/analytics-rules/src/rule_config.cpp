@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <set>
 
+#include "doppel/sdk/json.hpp"
+
 namespace doppel::plugins::rules {
 
 using sdk::ConfigNode;
@@ -103,23 +105,6 @@ std::string ModelSchema::command_names() const {
 
 namespace {
 
-void quote(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 void to_json(const ConfigNode& n, std::string& out) {
   switch (n.type()) {
     case ConfigNode::Type::kMissing:
@@ -139,7 +124,7 @@ void to_json(const ConfigNode& n, std::string& out) {
       return;
     }
     case ConfigNode::Type::kString:
-      quote(out, n.text());
+      sdk::append_json_string(out, n.text());
       return;
     case ConfigNode::Type::kList:
       out += '[';
@@ -153,7 +138,7 @@ void to_json(const ConfigNode& n, std::string& out) {
       out += '{';
       for (std::size_t i = 0; i < n.size(); ++i) {
         if (i) out += ',';
-        quote(out, n.key_at(i));
+        sdk::append_json_string(out, n.key_at(i));
         out += ':';
         to_json(n.at(i), out);
       }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "doppel/sdk/ingest.hpp"
+#include "doppel/sdk/json.hpp"
 #include "doppel/sdk/plugin.hpp"
 #include "doppel/sdk/protocol.hpp"
 #include "mqtt_config.hpp"
@@ -39,39 +40,6 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 std::chrono::milliseconds to_ms(sdk::Duration d) {
   return std::chrono::milliseconds(d / sdk::kMillisecond);
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
 }
 
 // Logs one line per cause at most once a minute; counts what it suppressed.
@@ -520,8 +488,8 @@ class MqttPlugin final : public sdk::ProtocolPlugin, private ::mqtt::iaction_lis
         return complete(done, sdk::not_found("protocol-mqtt instance '" + instance_ +
                                              "' has no desired: config"));
       topic = cfg_.desired.topic.expand(vars);
-      payload = "{\"name\":" + json_string(m.name);
-      if (!m.component.empty()) payload += ",\"component\":" + json_string(m.component);
+      payload = "{\"name\":" + sdk::json_string(m.name);
+      if (!m.component.empty()) payload += ",\"component\":" + sdk::json_string(m.component);
       payload += ",\"value\":" + (m.payload.empty() ? std::string("null") : std::string(m.payload));
       payload += ",\"version\":" + std::to_string(m.version) + "}";
       qos = cfg_.desired.qos;

@@ -1,19 +1,12 @@
-// JSON string literals: the one escaping routine every module writes JSON text with.
+// JSON string literals: the SDK's escaper (doppel/sdk/json.hpp), under the model's namespace
+// for the core's code.
 #pragma once
 
-#include <string>
-#include <string_view>
+#include "doppel/sdk/json.hpp"
 
 namespace doppel::model {
 
-// Appends `s` as a JSON string literal (quotes included). Bytes are copied as they are (UTF-8
-// stays UTF-8); quotes, backslashes and control characters are escaped.
-void append_json_string(std::string& out, std::string_view s);
-inline std::string json_string(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  append_json_string(out, s);
-  return out;
-}
+using sdk::append_json_string;
+using sdk::json_string;
 
 }  // namespace doppel::model
