@@ -209,18 +209,7 @@ class DerivedPlugin final : public AnalyticsPlugin {
       if (rules_.empty()) log_.warn("no derived properties: the deployment has no 'derived:' list");
       const Timestamp now = clock_.now();
       for (std::size_t r = 0; r < rules_.size(); ++r) {
-        struct Ids final : IdVisitor {
-          std::vector<std::string> ids;
-          bool visit(std::string_view id) noexcept override {
-            try {
-              ids.emplace_back(id);
-            } catch (...) {
-            }
-            return true;
-          }
-        } systems;
-        twins_.twins_of(rules_[r].model, systems);
-        for (const std::string& id : systems.ids) {
+        for (const std::string& id : twin_ids_of(twins_, rules_[r].model)) {
           System& s = state_[r].systems[id];
           s.written = current(id, rules_[r].property);
           resync(r, id, now);
@@ -330,17 +319,11 @@ class DerivedPlugin final : public AnalyticsPlugin {
   void resync(std::size_t r, const std::string& sys, Timestamp time) {
     const Rule& rule = rules_[r];
     RuleState& st = state_[r];
-    struct Ids final : IdVisitor {
+    struct {
       std::unordered_set<std::string> ids;
-      bool visit(std::string_view id) noexcept override {
-        try {
-          ids.emplace(id);
-        } catch (...) {
-        }
-        return true;
-      }
     } now;
-    twins_.related(sys, rule.over, false, now);
+    for (std::string& id : related_ids(twins_, sys, rule.over, false))
+      now.ids.insert(std::move(id));
     System& s = st.systems[sys];
     for (auto it = s.parts.begin(); it != s.parts.end();) {
       if (now.ids.count(it->first)) {

@@ -85,52 +85,30 @@ void RuleEngine::configure(RulesConfig config) {
 }
 
 sdk::Status RuleEngine::start() {
-  struct Scan final : sdk::StateVisitor {
-    RuleEngine* e;
-    bool visit(std::string_view key, std::string_view value) noexcept override {
-      try {
-        if (key.starts_with("r/")) {
-          std::size_t zero = key.find('\0');
-          if (zero == std::string_view::npos) return true;
-          RuleState s;
-          long long since = 0, last = 0;
-          int active = 0;
-          std::string v(value);
-          if (std::sscanf(v.c_str(), "%lld %d %lld", &since, &active, &last) != 3) return true;
-          s.since = since;
-          s.active = active != 0;
-          s.last_action = last;
-          e->restored_[{std::string(key.substr(2, zero - 2)), std::string(key.substr(zero + 1))}] =
-              s;
-        } else if (key.starts_with("w/")) {
-          e->restored_windows_[std::string(key.substr(2))] = std::string(value);
-        }
-      } catch (...) {
-      }
-      return true;
+  auto restore = [this](std::string_view key, std::string_view value) {
+    if (key.starts_with("r/")) {
+      std::size_t zero = key.find('\0');
+      if (zero == std::string_view::npos) return;
+      RuleState s;
+      long long since = 0, last = 0;
+      int active = 0;
+      std::string v(value);
+      if (std::sscanf(v.c_str(), "%lld %d %lld", &since, &active, &last) != 3) return;
+      s.since = since;
+      s.active = active != 0;
+      s.last_action = last;
+      restored_[{std::string(key.substr(2, zero - 2)), std::string(key.substr(zero + 1))}] = s;
+    } else if (key.starts_with("w/")) {
+      restored_windows_[std::string(key.substr(2))] = std::string(value);
     }
-  } scan;
-  scan.e = this;
-  if (sdk::Status s = twins_.state_scan("", scan); !s)
+  };
+  if (sdk::Status s = sdk::scan_state(twins_, "", restore); !s)
     log_.warn("rules: no durable state, starting fresh", {{"error", s.to_string()}});
   // Every twin the rules watch, with its current values: rules over properties set in the
   // deployment, staleness and restored durations work before the first message.
-  struct Ids final : sdk::IdVisitor {
-    std::vector<std::string> ids;
-    bool visit(std::string_view id) noexcept override {
-      try {
-        ids.emplace_back(id);
-      } catch (...) {
-      }
-      return true;
-    }
-  };
-  for (const Rule& r : config_.rules) {
-    Ids ids;
-    twins_.twins_of(r.on, ids);
-    for (const std::string& id : ids.ids)
+  for (const Rule& r : config_.rules)
+    for (const std::string& id : sdk::twin_ids_of(twins_, r.on))
       twin(id, {});
-  }
   return {};
 }
 
@@ -361,17 +339,8 @@ double RuleEngine::window(const WindowRef& ref, Timestamp now) const noexcept {
 
 double RuleEngine::related(const RelatedRef& r, const Program& sub) const noexcept {
   if (!current_) return kNaN;
-  struct Ids final : sdk::IdVisitor {
-    std::vector<std::string> ids;
-    bool visit(std::string_view id) noexcept override {
-      try {
-        ids.emplace_back(id);
-      } catch (...) {
-      }
-      return true;
-    }
-  } ids;
-  twins_.related(current_->id, r.relationship, false, ids);
+  const std::vector<std::string> related =
+      sdk::related_ids(twins_, current_->id, r.relationship, false);
   struct Read final : sdk::TwinVisitor {
     const RuleEngine* e;
     const Program* sub;
@@ -399,7 +368,7 @@ double RuleEngine::related(const RelatedRef& r, const Program& sub) const noexce
   read.e = this;
   read.sub = &sub;
   std::size_t matching = 0, total = 0;
-  for (const std::string& id : ids.ids) {
+  for (const std::string& id : related) {
     if (!twins_.read(id, read)) continue;
     EvalInput in;
     in.numbers = scratch_numbers_.data();
@@ -426,18 +395,7 @@ void RuleEngine::evaluate_related_sources(std::string_view changed, Timestamp at
     const Rule& rule = config_.rules[r];
     if (!rule.uses_related) continue;
     for (const std::string& rel : rule.relationships) {
-      struct Ids final : sdk::IdVisitor {
-        std::vector<std::string> ids;
-        bool visit(std::string_view id) noexcept override {
-          try {
-            ids.emplace_back(id);
-          } catch (...) {
-          }
-          return true;
-        }
-      } sources;
-      twins_.related(changed, rel, true, sources);
-      for (const std::string& id : sources.ids) {
+      for (const std::string& id : sdk::related_ids(twins_, changed, rel, true)) {
         TwinState* s = twin(id, {});
         if (!s) continue;
         if (std::find(s->applicable->begin(), s->applicable->end(), static_cast<int>(r)) ==

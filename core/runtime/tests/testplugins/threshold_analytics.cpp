@@ -45,15 +45,8 @@ class ThresholdAnalytics final : public AnalyticsPlugin {
   }
   Status start() noexcept override {
     // Alerts raised before a restart are still active: do not raise them twice.
-    struct Load final : StateVisitor {
-      std::set<std::string>* active;
-      bool visit(std::string_view key, std::string_view) noexcept override {
-        active->emplace(key);
-        return true;
-      }
-    } load;
-    load.active = &active_;
-    return twins_.state_scan("active/", load).is_ok() ? Status() : Status();
+    return scan_state(twins_, "active/",
+                      [this](std::string_view key, std::string_view) { active_.emplace(key); });
   }
   void stop() noexcept override {}
 

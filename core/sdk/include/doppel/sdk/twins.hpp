@@ -7,7 +7,11 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "doppel/sdk/clock.hpp"
 #include "doppel/sdk/status.hpp"
@@ -200,5 +204,62 @@ class TwinAccess {
   // What interface `model` declares (own and inherited); false when the model is unknown.
   virtual bool describe(std::string_view model, ModelVisitor& visitor) noexcept = 0;
 };
+
+// ---- conveniences over the visitor calls -----------------------------------------------------
+// TwinAccess takes visitors so that no std::function crosses the library boundary; these inline
+// helpers give plugins the common shapes without writing a visitor class each time.
+
+// Ids of the twins related to `twin` (see TwinAccess::related).
+inline std::vector<std::string> related_ids(TwinAccess& twins, std::string_view twin,
+                                            std::string_view relationship, bool incoming) {
+  struct Collect final : IdVisitor {
+    std::vector<std::string> ids;
+    bool visit(std::string_view id) noexcept override {
+      try {
+        ids.emplace_back(id);
+        return true;
+      } catch (...) {
+        return false;
+      }
+    }
+  } collect;
+  twins.related(twin, relationship, incoming, collect);
+  return std::move(collect.ids);
+}
+
+// Ids of the twins of `model` and of the interfaces extending it.
+inline std::vector<std::string> twin_ids_of(TwinAccess& twins, std::string_view model) {
+  struct Collect final : IdVisitor {
+    std::vector<std::string> ids;
+    bool visit(std::string_view id) noexcept override {
+      try {
+        ids.emplace_back(id);
+        return true;
+      } catch (...) {
+        return false;
+      }
+    }
+  } collect;
+  twins.twins_of(model, collect);
+  return std::move(collect.ids);
+}
+
+// Calls `fn(key, value)` for each state record under `prefix` (keys without the prefix of the
+// plugin instance). An exception from `fn` skips that record.
+template <typename Fn>
+Status scan_state(TwinAccess& twins, std::string_view prefix, Fn&& fn) {
+  struct Each final : StateVisitor {
+    std::remove_reference_t<Fn>* fn;
+    bool visit(std::string_view key, std::string_view value) noexcept override {
+      try {
+        (*fn)(key, value);
+      } catch (...) {
+      }
+      return true;
+    }
+  } each;
+  each.fn = &fn;
+  return twins.state_scan(prefix, each);
+}
 
 }  // namespace doppel::sdk
