@@ -9,6 +9,7 @@
 
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
+#include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel::runtime {
@@ -17,55 +18,30 @@ namespace {
 using twin::SlotWrite;
 using twin::Value;
 
-struct Twins {
-  testing::TempDir dir;
-  testing::FakeClock clock;
-  std::unique_ptr<Runtime> rt;
-
+struct Twins : testing::RuntimeFixture {
   void start(const std::string& storage, bool act, const std::string& telemetry = "temperature",
              bool expect_ok = true) {
-    std::ofstream(dir.path() / "deploy.yaml")
-        << "apiVersion: doppel/v1\nname: analytics\nmodels: [\"" DOPPEL_SOURCE_DIR
-           "/examples/models/factory\"]\nplugins:\n"
-        << storage
-        << "  - {name: devices, kind: protocol, library: loopback, config: {respond: 'true'}}\n"
-        << "  - {name: hot, kind: analytics, library: threshold, config: {telemetry: " << telemetry
-        << ", "
-           "above: 80, act: "
-        << (act ? "true" : "false")
-        << "}}\ntwins:\n  - {id: \"motor-{i}\", count: 3, model: "
-           "\"dtmi:example:factory:Motor;1\"}\n";
-    auto load = load_deployment(dir.path() / "deploy.yaml");
-    ASSERT_TRUE(load.ok());
-    RuntimeOptions o;
-    o.plugin_path = {TEST_PLUGIN_DIR};
-    o.clock = &clock;
-    o.tick = 3600 * sdk::kSecond;  // ticks come from tick_now() only: deterministic
-    o.log = std::make_unique<Log>("test", LogOptions{sdk::LogLevel::kError, LogFormat::kText});
-    rt = std::make_unique<Runtime>(std::move(*load.deployment), load.models, std::move(o));
-    auto started = rt->start();
+    const std::string yaml =
+        "apiVersion: doppel/v1\nname: analytics\nmodels: [\"" DOPPEL_SOURCE_DIR
+        "/examples/models/factory\"]\nplugins:\n" +
+        storage +
+        "  - {name: devices, kind: protocol, library: loopback, config: {respond: 'true'}}\n"
+        "  - {name: hot, kind: analytics, library: threshold, config: {telemetry: " +
+        telemetry + ", above: 80, act: " + (act ? "true" : "false") +
+        "}}\ntwins:\n  - {id: \"motor-{i}\", count: 3, model: \"dtmi:example:factory:Motor;1\"}\n";
+    const bool started =
+        RuntimeFixture::start(yaml, [](RuntimeOptions& o) { o.plugin_path = {TEST_PLUGIN_DIR}; });
     if (!expect_ok) {
       ASSERT_FALSE(started);
-      error = started.status().to_string();
       return;
     }
-    ASSERT_TRUE(started) << started.status().to_string();
+    ASSERT_TRUE(started) << error;
   }
-  std::string error;
   void temperature(const std::string& twin, double t) {
-    SlotWrite w{"temperature", Value::number(t), 0};
-    auto r = rt->graph().report(twin, std::span(&w, 1));
-    ASSERT_TRUE(r) << r.status().to_string();
+    sdk::Status s = report(twin, "temperature", t, 0);
+    ASSERT_TRUE(s) << s.to_string();
   }
-  double metric(const std::string& name) {
-    std::string text = rt->metrics().render_prometheus();
-    for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
-      if (at > 0 && text[at - 1] != '\n') continue;
-      std::size_t sp = text.find(' ', at);
-      return std::stod(text.substr(sp + 1, text.find('\n', sp) - sp - 1));
-    }
-    return -1;
-  }
+  double metric(const std::string& name) { return RuntimeFixture::metric(name, -1); }
 };
 
 TEST(AnalyticsHost, PluginsCheckTheirConfigAgainstTheModels) {

@@ -7,6 +7,7 @@
 
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
+#include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel::runtime {
@@ -16,31 +17,25 @@ using twin::SlotWrite;
 using twin::SyncStatus;
 using twin::Value;
 
-struct Device {
-  testing::TempDir dir;
-  std::unique_ptr<Runtime> rt;
-
+struct Device : testing::RuntimeFixture {
   explicit Device(const std::string& plugin_config, sdk::Duration resend = 20 * sdk::kMillisecond,
                   sdk::Duration sync_timeout = 30 * sdk::kSecond) {
-    std::ofstream(dir.path() / "deploy.yaml")
-        << "apiVersion: doppel/v1\nname: downlink\nmodels: [\"" DOPPEL_SOURCE_DIR
-           "/examples/models/factory\"]\n"
-           "plugins:\n  - {name: devices, kind: protocol, library: loopback, config: "
-        << plugin_config
-        << "}\ntwins:\n  - {id: motor-1, model: \"dtmi:example:factory:Motor;1\"}\n"
-           "  - {id: line-1, model: \"dtmi:example:factory:ProductionLine;1\"}\n";
-    auto load = load_deployment(dir.path() / "deploy.yaml");
-    EXPECT_TRUE(load.ok());
-    RuntimeOptions o;
-    o.plugin_path = {TEST_PLUGIN_DIR};
-    o.tick = 5 * sdk::kMillisecond;
-    o.desired_resend = resend;
-    o.sync_timeout = sync_timeout;
-    o.command_timeout = 100 * sdk::kMillisecond;
-    o.log = std::make_unique<Log>("test", LogOptions{sdk::LogLevel::kError, LogFormat::kText});
-    rt = std::make_unique<Runtime>(std::move(*load.deployment), load.models, std::move(o));
-    auto started = rt->start();
-    EXPECT_TRUE(started) << started.status().to_string();
+    bool started =
+        start("apiVersion: doppel/v1\nname: downlink\nmodels: [\"" DOPPEL_SOURCE_DIR
+              "/examples/models/factory\"]\n"
+              "plugins:\n  - {name: devices, kind: protocol, library: loopback, config: " +
+                  plugin_config +
+                  "}\ntwins:\n  - {id: motor-1, model: \"dtmi:example:factory:Motor;1\"}\n"
+                  "  - {id: line-1, model: \"dtmi:example:factory:ProductionLine;1\"}\n",
+              [&](RuntimeOptions& o) {
+                o.plugin_path = {TEST_PLUGIN_DIR};
+                o.clock = nullptr;  // resends and timeouts run on the system clock here
+                o.tick = 5 * sdk::kMillisecond;
+                o.desired_resend = resend;
+                o.sync_timeout = sync_timeout;
+                o.command_timeout = 100 * sdk::kMillisecond;
+              });
+    EXPECT_TRUE(started) << error;
   }
 
   SyncStatus sync(const std::string& path) {
@@ -48,16 +43,7 @@ struct Device {
     rt->graph().read("motor-1", [&](const twin::TwinView& t) { s = t.slot(path)->sync; });
     return s;
   }
-  // A counter's value from the Prometheus text ("name value" or "name{labels} value").
-  double metric(const std::string& name) {
-    std::string text = rt->metrics().render_prometheus();
-    for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
-      if (at > 0 && text[at - 1] != '\n') continue;
-      std::size_t sp = text.find(' ', at);
-      return std::stod(text.substr(sp + 1, text.find('\n', sp) - sp - 1));
-    }
-    return -1;
-  }
+  double metric(const std::string& name) { return RuntimeFixture::metric(name, -1); }
 };
 
 TEST(Downlink, DesiredValueIsDeliveredAndAcknowledgedByVersion) {

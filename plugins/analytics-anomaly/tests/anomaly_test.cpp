@@ -7,12 +7,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "detectors.hpp"
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
+#include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel::plugins::anomaly {
@@ -24,39 +26,22 @@ using twin::Value;
 
 constexpr sdk::Timestamp kT0 = 1'700'000'000'000'000'000;
 
-struct Deployment {
-  testing::TempDir dir;
-  testing::FakeClock clock{kT0};
-  std::unique_ptr<runtime::Runtime> rt;
-  std::string error;
+struct Deployment : testing::RuntimeFixture {
+  Deployment() : RuntimeFixture(kT0) {}
 
   bool start(const std::string& detectors, const std::string& storage = "") {
-    std::ofstream(dir.path() / "deploy.yaml")
-        << "apiVersion: doppel/v1\nname: anomaly\nmodels: [\"" DOPPEL_SOURCE_DIR
-           "/examples/models/factory\"]\nplugins:\n"
-        << storage << "  - name: anomalies\n    kind: analytics\n    library: anomaly\n"
-        << "    config:\n      detectors:\n"
-        << detectors
-        << "twins:\n  - {id: \"motor-{i}\", count: 3, model: \"dtmi:example:factory:Motor;1\"}\n";
-    auto load = runtime::load_deployment(dir.path() / "deploy.yaml");
-    if (!load.ok()) {
-      error = "deployment did not load";
-      return false;
-    }
-    runtime::RuntimeOptions o;
-    o.clock = &clock;
-    o.tick = 3600 * sdk::kSecond;
-    o.log = std::make_unique<runtime::Log>(
-        "test", runtime::LogOptions{sdk::LogLevel::kError, runtime::LogFormat::kText});
-    rt = std::make_unique<runtime::Runtime>(std::move(*load.deployment), load.models, std::move(o));
-    auto started = rt->start();
-    if (!started) error = started.status().to_string();
-    return started.has_value();
+    std::ostringstream yaml;
+    yaml << "apiVersion: doppel/v1\nname: anomaly\nmodels: [\"" DOPPEL_SOURCE_DIR
+            "/examples/models/factory\"]\nplugins:\n"
+         << storage << "  - name: anomalies\n    kind: analytics\n    library: anomaly\n"
+         << "    config:\n      detectors:\n"
+         << detectors
+         << "twins:\n  - {id: \"motor-{i}\", count: 3, model: \"dtmi:example:factory:Motor;1\"}\n";
+    return RuntimeFixture::start(yaml.str());
   }
   void report(const std::string& twin, const std::string& path, double v, sdk::Timestamp t) {
-    SlotWrite w{path, Value::number(v), t};
-    auto r = rt->graph().report(twin, std::span(&w, 1));
-    ASSERT_TRUE(r) << r.status().to_string();
+    sdk::Status s = RuntimeFixture::report(twin, path, v, t);
+    ASSERT_TRUE(s) << s.to_string();
   }
   std::vector<EventRecord> anomalies(const std::string& source = "") {
     rt->drain_analytics();

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
+#include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
 #include "doppel/twin/query.hpp"
 
@@ -28,47 +30,28 @@ const std::string kDerived = R"(derived:
   - {on: "dtmi:test:derived:Line;1", property: motorCount, aggregate: count, over: contains}
 )";
 
-struct Deployment {
-  testing::TempDir dir;
-  testing::FakeClock clock{kT0};
-  std::unique_ptr<runtime::Runtime> rt;
-  std::string error;
+struct Deployment : testing::RuntimeFixture {
+  Deployment() : RuntimeFixture(kT0) {}
 
   bool start(const std::string& derived, const std::string& storage = "") {
-    std::ofstream(dir.path() / "deploy.yaml")
-        << "apiVersion: doppel/v1\nname: derived\nmodels: [\"" DOPPEL_SOURCE_DIR
-           "/examples/models/factory\", \"" DOPPEL_DERIVED_DIR "/tests/data\"]\nplugins:\n"
-        << storage << "  - {name: systems, kind: analytics, library: derived}\n"
-        << "twins:\n  - {id: \"motor-{i}\", count: 6, model: \"dtmi:example:factory:Motor;1\"}\n"
-        << "  - {id: line-1, model: \"dtmi:test:derived:Line;1\"}\n"
-        << "  - {id: line-2, model: \"dtmi:test:derived:Line;1\"}\n"
-        << "relationships:\n"
-        << "  - {source: line-1, name: contains, target: \"motor-{i}\", count: 4}\n"
-        << "  - {source: line-2, name: contains, target: motor-5}\n"
-        << derived;
-    auto load = runtime::load_deployment(dir.path() / "deploy.yaml");
-    if (!load.ok()) {
-      error = "deployment did not load";
-      for (const auto& d : load.diagnostics.items)
-        error += "\n" + d.message;
-      return false;
-    }
-    runtime::RuntimeOptions o;
-    o.clock = &clock;
-    o.tick = 3600 * sdk::kSecond;
-    o.log = std::make_unique<runtime::Log>(
-        "test", runtime::LogOptions{sdk::LogLevel::kError, runtime::LogFormat::kText});
-    rt = std::make_unique<runtime::Runtime>(std::move(*load.deployment), load.models, std::move(o));
-    auto started = rt->start();
-    if (!started) error = started.status().to_string();
-    return started.has_value();
+    std::ostringstream yaml;
+    yaml << "apiVersion: doppel/v1\nname: derived\nmodels: [\"" DOPPEL_SOURCE_DIR
+            "/examples/models/factory\", \"" DOPPEL_DERIVED_DIR "/tests/data\"]\nplugins:\n"
+         << storage << "  - {name: systems, kind: analytics, library: derived}\n"
+         << "twins:\n  - {id: \"motor-{i}\", count: 6, model: \"dtmi:example:factory:Motor;1\"}\n"
+         << "  - {id: line-1, model: \"dtmi:test:derived:Line;1\"}\n"
+         << "  - {id: line-2, model: \"dtmi:test:derived:Line;1\"}\n"
+         << "relationships:\n"
+         << "  - {source: line-1, name: contains, target: \"motor-{i}\", count: 4}\n"
+         << "  - {source: line-2, name: contains, target: motor-5}\n"
+         << derived;
+    return RuntimeFixture::start(yaml.str());
   }
   sdk::Timestamp t = kT0;
   void report(const std::string& twin, const std::string& path, double v) {
     t += sdk::kSecond;
-    SlotWrite w{path, Value::number(v), t};
-    auto r = rt->graph().report(twin, std::span(&w, 1));
-    ASSERT_TRUE(r) << r.status().to_string();
+    sdk::Status s = RuntimeFixture::report(twin, path, v, t);
+    ASSERT_TRUE(s) << s.to_string();
     rt->drain_analytics();
   }
   // The line's derived value as JSON ("" when it has none).
@@ -80,15 +63,6 @@ struct Deployment {
         out = s->reported.to_json();
     });
     return out;
-  }
-  double metric(const std::string& name) {
-    std::string text = rt->metrics().render_prometheus();
-    for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
-      if (at > 0 && text[at - 1] != '\n') continue;
-      std::size_t sp = text.find(' ', at);
-      return std::stod(text.substr(sp + 1, text.find('\n', sp) - sp - 1));
-    }
-    return 0;
   }
   std::string line(const std::string& id) {
     return get(id, "totalCurrent") + " " + get(id, "avgTemperature") + " " +

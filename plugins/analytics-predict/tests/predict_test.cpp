@@ -8,10 +8,12 @@
 #include <ctime>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
+#include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
 #include "trend_fit.hpp"
 
@@ -33,41 +35,22 @@ const std::string kPredictions =
     "threshold: 90, method: exponential, baseline: 30, window: 6h, max_samples: 200, "
     "property: predictedWearOutAt}\n";
 
-struct Deployment {
-  testing::TempDir dir;
-  testing::FakeClock clock{kT0};
-  std::unique_ptr<runtime::Runtime> rt;
-  std::string error;
+struct Deployment : testing::RuntimeFixture {
+  Deployment() : RuntimeFixture(kT0) {}
 
   bool start(const std::string& predictions, const std::string& storage = "") {
-    std::ofstream(dir.path() / "deploy.yaml")
-        << "apiVersion: doppel/v1\nname: predict\nmodels: [\"" DOPPEL_SOURCE_DIR
-           "/examples/models/factory\", \"" DOPPEL_PREDICT_DIR "/tests/data\"]\nplugins:\n"
-        << storage << "  - name: predictions\n    kind: analytics\n    library: predict\n"
-        << "    config:\n      predictions:\n"
-        << predictions
-        << "twins:\n  - {id: \"motor-{i}\", count: 3, model: \"dtmi:example:predict:Motor;1\"}\n";
-    auto load = runtime::load_deployment(dir.path() / "deploy.yaml");
-    if (!load.ok()) {
-      error = "deployment did not load";
-      for (const auto& d : load.diagnostics.items)
-        error += "\n" + d.message;
-      return false;
-    }
-    runtime::RuntimeOptions o;
-    o.clock = &clock;
-    o.tick = 3600 * sdk::kSecond;
-    o.log = std::make_unique<runtime::Log>(
-        "test", runtime::LogOptions{sdk::LogLevel::kError, runtime::LogFormat::kText});
-    rt = std::make_unique<runtime::Runtime>(std::move(*load.deployment), load.models, std::move(o));
-    auto started = rt->start();
-    if (!started) error = started.status().to_string();
-    return started.has_value();
+    std::ostringstream yaml;
+    yaml << "apiVersion: doppel/v1\nname: predict\nmodels: [\"" DOPPEL_SOURCE_DIR
+            "/examples/models/factory\", \"" DOPPEL_PREDICT_DIR "/tests/data\"]\nplugins:\n"
+         << storage << "  - name: predictions\n    kind: analytics\n    library: predict\n"
+         << "    config:\n      predictions:\n"
+         << predictions
+         << "twins:\n  - {id: \"motor-{i}\", count: 3, model: \"dtmi:example:predict:Motor;1\"}\n";
+    return RuntimeFixture::start(yaml.str());
   }
   void report(const std::string& twin, const std::string& path, double v, sdk::Timestamp t) {
-    SlotWrite w{path, Value::number(v), t};
-    auto r = rt->graph().report(twin, std::span(&w, 1));
-    ASSERT_TRUE(r) << r.status().to_string();
+    sdk::Status s = RuntimeFixture::report(twin, path, v, t);
+    ASSERT_TRUE(s) << s.to_string();
   }
   // The dateTime property as a timestamp (0 when unset).
   sdk::Timestamp property(const std::string& twin, const std::string& path) {

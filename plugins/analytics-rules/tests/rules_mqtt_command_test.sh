@@ -7,29 +7,9 @@
 set -u
 doppel=$1
 root=$2
-tmp=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
-fail() {
-  echo "FAIL $*"
-  for f in "$tmp"/*.log "$tmp"/*.out; do [[ -f $f ]] && { echo "--- $f"; tail -20 "$f"; }; done
-  exit 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # wait_for SECONDS COMMAND...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
+source "$root/tests/support/testlib.sh"
 
-mqtt=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nlog_type all\n' "$mqtt" >"$tmp/mosquitto.conf"
-mosquitto -c "$tmp/mosquitto.conf" >"$tmp/mosquitto.log" 2>&1 &
-pids+=($!)
-wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$mqtt" || fail "mosquitto did not start"
+start_mosquitto "log_type all"
 
 cat >"$tmp/deploy.yaml" <<EOF
 apiVersion: doppel/v1

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
+#include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel::runtime {
@@ -35,56 +37,47 @@ const char* const kOverheating = R"yaml(
 }]
 )yaml";
 
-struct Harness {
-  testing::TempDir dir;
-  testing::FakeClock clock{kT0};
-  std::unique_ptr<Runtime> rt;
-  std::string error;
+struct Harness : testing::RuntimeFixture {
   std::mutex mutex;
   std::vector<EventRecord> events;
   int subscription = 0;
 
+  Harness() : RuntimeFixture(kT0) {}
+
   // `rules`: the YAML of the top-level rules list (entries indented by two spaces).
   void start(const std::string& rules, const std::string& storage = "",
              const std::string& rules_plugin_config = "{}", bool expect_ok = true) {
-    std::ofstream(dir.path() / "deploy.yaml")
-        << "apiVersion: doppel/v1\nname: rules-test\nmodels: [\"" DOPPEL_SOURCE_DIR
-           "/examples/models/factory\"]\nplugins:\n"
-        << storage
-        << "  - {name: devices, kind: protocol, library: loopback, config: {respond: 'true'}}\n"
-        << "  - {name: rules, kind: analytics, library: rules, config: " << rules_plugin_config
-        << "}\n"
-        << "twins:\n"
-           "  - {id: line-1, model: \"dtmi:example:factory:ProductionLine;1\"}\n"
-           "  - {id: \"motor-{i}\", count: 3, model: \"dtmi:example:factory:Motor;1\",\n"
-           "     properties: {state: running}}\n"
-           "relationships:\n"
-           "  - {source: line-1, name: contains, target: \"motor-{i}\", count: 3}\n"
-           "rules:"
-        << rules;
-    auto load = load_deployment(dir.path() / "deploy.yaml");
-    if (!load.ok()) {
-      ASSERT_FALSE(expect_ok) << "deployment does not load";
-      error = "load failed";
-      return;
-    }
-    RuntimeOptions o;
-    o.plugin_path = {DOPPEL_PLUGIN_DIR, DOPPEL_TEST_PLUGIN_DIR};
-    o.clock = &clock;
-    o.tick = 3600 * kS;  // ticks come from tick_now() only
-    o.log = std::make_unique<Log>("test", LogOptions{sdk::LogLevel::kError, LogFormat::kText});
-    rt = std::make_unique<Runtime>(std::move(*load.deployment), load.models, std::move(o));
-    subscription = rt->subscribe_events([this](const EventRecord& e) {
-      std::lock_guard l(mutex);
-      events.push_back(e);
-    });
-    auto started = rt->start();
+    std::ostringstream yaml;
+    yaml << "apiVersion: doppel/v1\nname: rules-test\nmodels: [\"" DOPPEL_SOURCE_DIR
+            "/examples/models/factory\"]\nplugins:\n"
+         << storage
+         << "  - {name: devices, kind: protocol, library: loopback, config: {respond: 'true'}}\n"
+         << "  - {name: rules, kind: analytics, library: rules, config: " << rules_plugin_config
+         << "}\n"
+         << "twins:\n"
+            "  - {id: line-1, model: \"dtmi:example:factory:ProductionLine;1\"}\n"
+            "  - {id: \"motor-{i}\", count: 3, model: \"dtmi:example:factory:Motor;1\",\n"
+            "     properties: {state: running}}\n"
+            "relationships:\n"
+            "  - {source: line-1, name: contains, target: \"motor-{i}\", count: 3}\n"
+            "rules:"
+         << rules;
+    const bool started = RuntimeFixture::start(
+        yaml.str(),
+        [](RuntimeOptions& o) {
+          o.plugin_path = {DOPPEL_PLUGIN_DIR, DOPPEL_TEST_PLUGIN_DIR};
+        },
+        [this](Runtime& r) {
+          subscription = r.subscribe_events([this](const EventRecord& e) {
+            std::lock_guard l(mutex);
+            events.push_back(e);
+          });
+        });
     if (!expect_ok) {
       ASSERT_FALSE(started);
-      error = started.status().to_string();
       return;
     }
-    ASSERT_TRUE(started) << started.status().to_string();
+    ASSERT_TRUE(started) << error;
   }
 
   void report(const std::string& twin, std::string_view path, Value v, sdk::Duration at) {
@@ -105,15 +98,6 @@ struct Harness {
         out.push_back(e.type.substr(6) + " " + e.twin + " " + e.source + " @" +
                       std::to_string((e.time - kT0) / sdk::kMillisecond) + "ms");
     return out;
-  }
-  double metric(const std::string& name) {
-    std::string text = rt->metrics().render_prometheus();
-    for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
-      if (at > 0 && text[at - 1] != '\n') continue;
-      std::size_t sp = text.find(' ', at);
-      return std::stod(text.substr(sp + 1, text.find('\n', sp) - sp - 1));
-    }
-    return 0;
   }
   ~Harness() {
     if (rt) rt->unsubscribe_events(subscription);
