@@ -285,15 +285,18 @@ sdk::Expected<std::unique_ptr<LoadedPlugin>> PluginHost::load(const PluginReques
                   request.where);
   // Protocol and analytics plugins implement interfaces that appeared in ABI 1.1
   // (ProtocolPlugin, AnalyticsPlugin); a 1.0 plugin of those kinds lacks their functions.
-  if ((d->kind == sdk::PluginKind::kProtocol || d->kind == sdk::PluginKind::kAnalytics) &&
-      d->abi_minor < 1)
+  // Protocol plugins fill InboundMessage, which grew in 1.2 (device_twins).
+  const std::uint32_t needed_minor = d->kind == sdk::PluginKind::kProtocol    ? 2
+                                     : d->kind == sdk::PluginKind::kAnalytics ? 1
+                                                                              : 0;
+  if (d->abi_minor < needed_minor)
     return Status(StatusCode::kFailedPrecondition,
                   file + (d->kind == sdk::PluginKind::kAnalytics ? " is an " : " is a ") +
                       std::string(sdk::plugin_kind_name(d->kind)) +
                       " plugin built for Doppel SDK ABI " + std::to_string(d->abi_major) + "." +
                       std::to_string(d->abi_minor) + "; " +
-                      std::string(sdk::plugin_kind_name(d->kind)) +
-                      " plugins need ABI 1.1 or later (doppel/sdk/" +
+                      std::string(sdk::plugin_kind_name(d->kind)) + " plugins need ABI 1." +
+                      std::to_string(needed_minor) + " or later (doppel/sdk/" +
                       (d->kind == sdk::PluginKind::kProtocol ? "protocol" : "analytics") +
                       ".hpp): rebuild the plugin against this SDK",
                   request.where);

@@ -25,7 +25,8 @@
 // ABI version: the major is in the entry point's name; bump it on any breaking change.
 #define DOPPEL_SDK_ABI_MAJOR 1
 // Minor 1: ProtocolPlugin (protocol.hpp), AnalyticsPlugin (analytics.hpp), PluginContext::twins.
-#define DOPPEL_SDK_ABI_MINOR 1
+// Minor 2: InboundMessage::device_twins (ingest.hpp); protocol plugins need 1.2.
+#define DOPPEL_SDK_ABI_MINOR 2
 #define DOPPEL_PLUGIN_ENTRY_NAME "doppel_plugin_v1"
 
 // Plugins are C++ objects: host and plugin must share the compiler family and C++ library.
