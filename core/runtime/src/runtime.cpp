@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "analytics_host.hpp"
+#include "cbor_json.hpp"
 #include "doppel/host/plugin_host.hpp"
 #include "doppel/runtime/mapping.hpp"
 #include "doppel/runtime/persistence.hpp"
@@ -114,11 +115,38 @@ class IngestRouter final : public sdk::IngestSink {
         return reject(
             msg, {"no-route", "no ingest route matches topic '" + std::string(msg.topic) + "'"},
             done);
+      std::string_view payload = msg.payload;
+      std::string decoded;  // the JSON form of a CBOR payload
+      if (msg.content_type == "application/cbor") {
+        std::string why;
+        if (!cbor_to_json(msg.payload, decoded, why))
+          return reject(msg, {"not-cbor", "payload on '" + std::string(msg.topic) + "': " + why},
+                        done);
+        payload = decoded;
+      } else if (!msg.content_type.empty() && msg.content_type != "application/json") {
+        return reject(
+            msg,
+            {"unsupported-content-type", "payload on '" + std::string(msg.topic) + "' is " +
+                                             std::string(msg.content_type) +
+                                             "; send application/json or application/cbor"},
+            done);
+      }
       std::vector<MappedUpdate> updates;
       MappingError error;
       sdk::Timestamp at = msg.received_at ? msg.received_at : clock_.now();
-      if (!route->map(msg.topic, msg.payload, at, graph_, updates, error))
+      if (!route->map(msg.topic, payload, at, graph_, updates, error))
         return reject(msg, error, done);
+      if (!msg.device.empty())
+        for (const MappedUpdate& u : updates)
+          if (!twin_in_scope(msg.device_twins, u.twin))
+            return reject(
+                msg,
+                {"not-owner", "device '" + std::string(msg.device) + "' may not write twin '" +
+                                  u.twin + "' (it may write: " +
+                                  (msg.device_twins.empty() ? std::string("no twins")
+                                                            : std::string(msg.device_twins)) +
+                                  ")"},
+                done);
       if (updates.empty()) {
         accepted_.add();
         if (done) done->done({Status(), 0});

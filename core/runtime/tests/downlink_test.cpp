@@ -1,11 +1,13 @@
 // Twin -> device through a real protocol plugin (.so) loaded by the runtime: desired values are
-// delivered, resent, acknowledged and timed out; commands are validated both ways.
+// delivered, resent, acknowledged and timed out; commands are validated both ways. And device ->
+// twin: content types (CBOR decoded, others refused) and an authenticated device's twin scope.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <string>
 
 #include "doppel/runtime/deployment.hpp"
+#include "doppel/runtime/mapping.hpp"
 #include "doppel/runtime/runtime.hpp"
 #include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
@@ -156,6 +158,69 @@ TEST(Downlink, NoRouteIsReported) {
   ASSERT_TRUE(
       testing::wait_until([&] { return d.metric("doppel_desired_send_failed_total") >= 1; }));
   EXPECT_EQ(d.sync("targetSpeed"), SyncStatus::kPending) << "still pending until it times out";
+}
+
+// What a protocol plugin hands the core: CBOR is decoded and mapped like JSON; an unknown
+// content type, undecodable CBOR and a device writing a twin outside its scope are rejected and
+// dead-lettered with their reason; a device inside its scope is accepted.
+TEST(Ingest, ContentTypesAndDeviceScope) {
+  testing::RuntimeFixture f;
+  // {"temperature": 28.0} as CBOR (half float)
+  const std::string inject = R"([
+      {topic: dev/motor-1/telemetry, payload_hex: a16b74656d7065726174757265f94f00,
+       content_type: application/cbor},
+      {topic: dev/motor-1/telemetry, payload: "{\"vibration\": 1.5}", content_type: text/plain},
+      {topic: dev/motor-1/telemetry, payload_hex: a1, content_type: application/cbor},
+      {topic: dev/motor-2/telemetry, payload: "{\"temperature\": 30}", device: dev-a,
+       device_twins: "motor-1, line-*"},
+      {topic: dev/motor-1/telemetry, payload: "{\"vibration\": 2.5}", device: dev-a,
+       device_twins: "line-*, motor-1"},
+      {topic: dev/motor-2/telemetry, payload: "{\"current\": 3}", device: dev-b,
+       device_twins: "motor-*"}])";
+  ASSERT_TRUE(f.start(
+      "apiVersion: doppel/v1\nname: ingest\nmodels: [\"" DOPPEL_SOURCE_DIR
+      "/examples/models/factory\"]\n"
+      "plugins:\n  - name: devices\n    kind: protocol\n    library: loopback\n    config:\n"
+      "      ingest: [{topic: \"dev/{twin}/telemetry\"}]\n      inject: " +
+          inject +
+          "\ntwins:\n  - {id: motor-1, model: \"dtmi:example:factory:Motor;1\"}\n"
+          "  - {id: motor-2, model: \"dtmi:example:factory:Motor;1\"}\n",
+      [](RuntimeOptions& o) { o.plugin_path = {TEST_PLUGIN_DIR}; }))
+      << f.error;
+  auto outcome = [&](const char* o) {
+    return f.metric(std::string("loopback_ingested_total{outcome=\"") + o + "\"}");
+  };
+  ASSERT_TRUE(testing::wait_until([&] {
+    return outcome("ok") + outcome("unsupported-content-type") + outcome("not-cbor") +
+               outcome("not-owner") ==
+           6;
+  })) << f.rt->metrics().render_prometheus();
+  EXPECT_EQ(outcome("ok"), 3);
+  EXPECT_EQ(outcome("unsupported-content-type"), 1);
+  EXPECT_EQ(outcome("not-cbor"), 1);
+  EXPECT_EQ(outcome("not-owner"), 1);
+  EXPECT_EQ(f.metric("doppel_dead_letters_total{reason=\"not-owner\"}"), 1);
+  EXPECT_EQ(f.metric("doppel_dead_letters_total{reason=\"not-cbor\"}"), 1);
+  EXPECT_EQ(f.metric("doppel_dead_letters_total{reason=\"unsupported-content-type\"}"), 1);
+  f.rt->graph().read("motor-1", [&](const twin::TwinView& t) {
+    EXPECT_EQ(t.slot("temperature")->reported.as_double(), 28.0) << "from CBOR";
+    EXPECT_EQ(t.slot("vibration")->reported.as_double(), 2.5) << "dev-a may write motor-1";
+  });
+  f.rt->graph().read("motor-2", [&](const twin::TwinView& t) {
+    EXPECT_TRUE(t.slot("temperature")->reported.is_null()) << "dev-a may not write motor-2";
+    EXPECT_EQ(t.slot("current")->reported.as_double(), 3.0) << "dev-b may write motor-*";
+  });
+}
+
+TEST(Ingest, TwinScopePatterns) {
+  EXPECT_TRUE(twin_in_scope("motor-3", "motor-3"));
+  EXPECT_FALSE(twin_in_scope("motor-3", "motor-30"));
+  EXPECT_TRUE(twin_in_scope("motor-3*", "motor-30"));
+  EXPECT_TRUE(twin_in_scope(" a , line-7/* ", "line-7/m1"));
+  EXPECT_FALSE(twin_in_scope("line-7/*", "line-8/m1"));
+  EXPECT_TRUE(twin_in_scope("*", "anything"));
+  EXPECT_FALSE(twin_in_scope("", "motor-1"));
+  EXPECT_FALSE(twin_in_scope(",,", "motor-1"));
 }
 
 }  // namespace

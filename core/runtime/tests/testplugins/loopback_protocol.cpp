@@ -1,6 +1,8 @@
 // A protocol plugin that is its own device, for runtime tests of the downlink: it acknowledges
 // desired values (`ack: true`), answers commands with `respond` (a JSON text), or stays silent
-// (`silent: true`) and lets commands time out. Counts what it was sent in metrics.
+// (`silent: true`) and lets commands time out. Counts what it was sent in metrics. At start it
+// hands the core the messages listed under `inject:` (as a device would send them) and counts
+// each verdict in loopback_ingested_total{outcome="ok"|<reason>}.
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -8,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "doppel/sdk/ingest.hpp"
 #include "doppel/sdk/protocol.hpp"
 
 namespace {
@@ -17,7 +20,8 @@ using namespace doppel::sdk;
 class LoopbackProtocol final : public ProtocolPlugin {
  public:
   explicit LoopbackProtocol(const PluginContext& c)
-      : desired_(c.metrics->counter("loopback_desired_total", "", "desired values received")),
+      : ctx_(c),
+        desired_(c.metrics->counter("loopback_desired_total", "", "desired values received")),
         commands_(c.metrics->counter("loopback_commands_total", "", "commands received")) {}
 
   Status configure(const ConfigNode& config) noexcept override {
@@ -25,10 +29,31 @@ class LoopbackProtocol final : public ProtocolPlugin {
     silent_ = !config.get("silent").missing() && config.get("silent").as_bool();
     respond_ = std::string(config.get("respond").text());
     routes_ = !config.get("routes").missing() && !config.get("routes").as_bool() ? false : true;
+    const ConfigNode& inject = config.get("inject");
+    for (std::size_t i = 0; !inject.missing() && i < inject.size(); ++i) {
+      const ConfigNode& m = inject.at(i);
+      std::string payload(m.get("payload").text());
+      std::string_view hex = m.get("payload_hex").text();  // binary payloads (CBOR)
+      for (std::size_t k = 0; k + 1 < hex.size(); k += 2)
+        payload += static_cast<char>(std::stoi(std::string(hex.substr(k, 2)), nullptr, 16));
+      inject_.push_back({std::string(m.get("topic").text()), std::move(payload),
+                         std::string(m.get("content_type").text()),
+                         std::string(m.get("device").text()),
+                         std::string(m.get("device_twins").text())});
+    }
     return {};
   }
   Status start() noexcept override {
     timer_ = std::thread([this] { expire(); });
+    for (const Injected& m : inject_) {
+      InboundMessage msg;
+      msg.topic = m.topic;
+      msg.payload = m.payload;
+      msg.content_type = m.content_type;
+      msg.device = m.device;
+      msg.device_twins = m.device_twins;
+      ctx_.ingest->ingest(msg, new Verdict(ctx_.metrics));
+    }
     return {};
   }
   void stop() noexcept override {
@@ -73,6 +98,21 @@ class LoopbackProtocol final : public ProtocolPlugin {
     }
   }
 
+  struct Injected {
+    std::string topic, payload, content_type, device, device_twins;
+  };
+  struct Verdict final : IngestCallback {
+    explicit Verdict(Metrics* m) : metrics(m) {}
+    void done(const IngestOutcome& o) noexcept override {
+      std::string outcome = o.status ? "ok" : o.status.where();
+      metrics->counter("loopback_ingested_total", "outcome=" + outcome, "injected messages").add();
+      delete this;
+    }
+    Metrics* metrics;
+  };
+
+  PluginContext ctx_;
+  std::vector<Injected> inject_;
   Counter& desired_;
   Counter& commands_;
   bool ack_ = true, silent_ = false, routes_ = true;
@@ -90,6 +130,8 @@ constexpr ConfigField kFields[] = {
     {"respond", ConfigNode::Type::kString, false, "", "command response (JSON)"},
     {"routes", ConfigNode::Type::kBool, false, "true", "false: answer every send with not-found"},
     {"ingest", ConfigNode::Type::kList, false, "[]", "ingest routes"},
+    {"inject", ConfigNode::Type::kList, false, "[]",
+     "messages handed to the core at start: {topic, payload, content_type, device, device_twins}"},
 };
 
 const PluginDescriptor kDescriptor{DOPPEL_SDK_ABI_MAJOR,
