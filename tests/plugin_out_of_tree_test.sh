@@ -47,4 +47,13 @@ fi
 echo "$err"
 grep -q "deploy.yaml:5:" <<<"$err"
 grep -q "greeting" <<<"$err"
+# The installed doppel searches its own prefix, never the build tree it was installed from.
+sed -i 's/library: hello/library: nosuch/' "$tmp/deploy.yaml"
+err=$("$tmp/prefix/bin/doppel" validate "$tmp/deploy.yaml" 2>&1) && exit 1
+echo "$err"
+grep -q "$tmp/prefix/lib/doppel/plugins" <<<"$err"
+if grep -q "$build/plugins" <<<"$err"; then
+  echo "the installed doppel searched the build tree"
+  exit 1
+fi
 echo "ok: built against the installed SDK and loaded"

@@ -102,10 +102,17 @@ PluginSearchPath PluginSearchPath::standard(const std::vector<fs::path>& extra) 
     }
   }
   p.dirs.insert(p.dirs.end(), extra.begin(), extra.end());
-#ifdef DOPPEL_BUILD_PLUGIN_DIR
-  p.dirs.emplace_back(DOPPEL_BUILD_PLUGIN_DIR);
-#endif
   fs::path exe = executable_dir();
+#if defined(DOPPEL_BUILD_PLUGIN_DIR) && defined(DOPPEL_BUILD_DIR)
+  // The build tree's plugins serve programs run from the build tree (tests, a developer's
+  // doppel); an installed doppel must load the installed plugins, not a stale build's.
+  {
+    const std::string build_dir = DOPPEL_BUILD_DIR;
+    const std::string exe_dir = exe.string();
+    if (exe.empty() || exe_dir == build_dir || exe_dir.starts_with(build_dir + "/"))
+      p.dirs.emplace_back(DOPPEL_BUILD_PLUGIN_DIR);
+  }
+#endif
   if (!exe.empty()) p.dirs.push_back(exe.parent_path() / "lib" / "doppel" / "plugins");
 #ifdef DOPPEL_INSTALL_PLUGIN_DIR
   p.dirs.emplace_back(DOPPEL_INSTALL_PLUGIN_DIR);
