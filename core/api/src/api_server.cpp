@@ -249,9 +249,12 @@ struct ApiServer::Impl {
       case Special::kEvents:
         events(r, res, r.acl);
         return;
-      case Special::kNone:
-        apply(route.fn(*ctx, r), res);
+      case Special::kNone: {
+        Reply reply = route.fn(*ctx, r);
+        if (reply.status == 403) auth_failures->add();  // outside-acl from the handler
+        apply(reply, res);
         return;
+      }
     }
   }
 

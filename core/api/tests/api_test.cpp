@@ -762,6 +762,8 @@ TEST(ApiAcl, QueryRowsAreFilteredAndUncheckableQueriesRefused) {
   expect_problem(count, 403, "/query");
   EXPECT_NE(count->body.find("outside-acl"), std::string::npos) << count->body;
   expect_problem(q(kMotors1, "SELECT T.ratedPower FROM DIGITALTWINS T"), 403, "/query");
+  EXPECT_NE(f.metric_text().find("doppel_api_auth_failures_total 2"), std::string::npos)
+      << "outside-acl refusals are counted";
   auto full = q(kAdmin, "SELECT COUNT() FROM DIGITALTWINS");
   EXPECT_EQ(full->status, 200) << full->body;
   // Model ACL: ProductionLine twins only.
@@ -949,13 +951,15 @@ std::vector<std::filesystem::path> bad_api_files() {
   return out;
 }
 
+std::string bad_api_name(const ::testing::TestParamInfo<std::filesystem::path>& p) {
+  std::string s = p.param.stem().string();
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+
 INSTANTIATE_TEST_SUITE_P(Deployments, BadApiCase, ::testing::ValuesIn(bad_api_files()),
-                         [](const ::testing::TestParamInfo<std::filesystem::path>& info) {
-                           std::string s = info.param.stem().string();
-                           for (char& ch : s)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return s;
-                         });
+                         bad_api_name);
 
 }  // namespace
 }  // namespace doppel::api::testing
