@@ -5,7 +5,7 @@
 # Usage: verify_unit.sh UNIT_FILE DOPPEL_BINARY
 set -euo pipefail
 unit=$1
-doppel=$2
+doppel=$(realpath "$2")
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   echo "SKIP: systemd-analyze is not installed"
   exit 77

@@ -3,7 +3,7 @@
 //
 //   api:
 //     listen: "127.0.0.1:8080"         # host:port; port 0 picks a free port
-//     tokens_file: api-tokens.txt      # "<sha256-hex> <role> [<name>]" per line
+//     tokens_file: api-tokens.txt      # "<sha256-hex> <role> [<name>] [twins=..] [models=..]"
 //     # auth: none                     # must be explicit to serve without tokens
 //     tls: {cert: server.pem, key: server.key}
 //     max_body_bytes: 1048576
