@@ -4,6 +4,9 @@ grid positions and Prometheus targets, a datasource variable of type prometheus)
 PromQL expression names only metrics that Doppel's code exports (a quoted metric name in a
 .cpp/.hpp under core/, plugins/ or tools/, test folders excluded).
 
+Also checks that docs/operations.md lists exactly the exported metrics (every exported name
+appears there, and every metric name written there in backticks is exported).
+
 usage: check_dashboard.py SOURCE_DIR
 """
 import json
@@ -96,6 +99,12 @@ def main():
             used.add(n)
             if n not in exported:
                 errors.append(f"variable {v.get('name')}: metric '{n}' is not exported")
+    doc = (src / "docs/operations.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`((?:doppel|anomaly|predict|derived)_[a-z0-9_]+)", doc))
+    for n in sorted(exported - documented):
+        errors.append(f"docs/operations.md does not list the exported metric '{n}'")
+    for n in sorted(documented - exported):
+        errors.append(f"docs/operations.md lists '{n}', which the code does not export")
     for e in errors:
         print("FAIL: " + e, file=sys.stderr)
     print(f"{len(ids)} panels, {len(used)} metrics used, all exported" if not errors else
