@@ -41,9 +41,12 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 class Checker {
  public:
-  void error(const sdk::ConfigNode& at, const std::string& message) {
+  explicit Checker(std::vector<ApiConfigIssue>* issues) : issues_(issues) {}
+  void error(const sdk::ConfigNode& at, const std::string& message,
+             std::string_view code = "badValue") {
     if (!errors_.empty()) errors_ += '\n';
     errors_ += at.where() + ": " + message;
+    if (issues_) issues_->push_back({at.where(), std::string(code), message});
   }
   void known_keys(const sdk::ConfigNode& map, std::initializer_list<std::string_view> keys,
                   std::string_view what) {
@@ -56,13 +59,16 @@ class Checker {
         if (std::size_t d = edit_distance(key, k); d < best_d) best_d = d, best = k;
       error(map.at(i),
             "unknown key '" + std::string(key) + "' in " + std::string(what) +
-                (best.empty() ? std::string() : " (did you mean '" + std::string(best) + "'?)"));
+                (best.empty() ? std::string() : " (did you mean '" + std::string(best) + "'?)"),
+            "unknownKey");
     }
   }
   bool is(const sdk::ConfigNode& n, Type type, std::string_view what) {
     if (n.type() == type || (type == Type::kNumber && n.type() == Type::kInteger)) return true;
-    error(n, std::string(what) + " must be a " + std::string(sdk::config_type_name(type)) +
-                 ", not a " + std::string(sdk::config_type_name(n.type())));
+    error(n,
+          std::string(what) + " must be a " + std::string(sdk::config_type_name(type)) +
+              ", not a " + std::string(sdk::config_type_name(n.type())),
+          "wrongType");
     return false;
   }
   std::optional<std::size_t> positive(const sdk::ConfigNode& n, std::string_view what,
@@ -77,6 +83,7 @@ class Checker {
   const std::string& errors() const { return errors_; }
 
  private:
+  std::vector<ApiConfigIssue>* issues_;
   std::string errors_;
 };
 
@@ -88,10 +95,11 @@ std::filesystem::path resolve(const std::filesystem::path& base, std::string_vie
 }  // namespace
 
 sdk::Expected<ApiConfig> parse_api_config(const sdk::ConfigNode& api,
-                                          const std::filesystem::path& base_dir) {
+                                          const std::filesystem::path& base_dir,
+                                          std::vector<ApiConfigIssue>* issues) {
   ApiConfig c;
   c.where = api.where();
-  Checker ck;
+  Checker ck(issues);
   if (!ck.is(api, Type::kMap, "api")) return sdk::invalid_argument(ck.errors());
   ck.known_keys(api,
                 {"listen", "auth", "tokens_file", "tls", "max_body_bytes", "threads",
@@ -125,12 +133,18 @@ sdk::Expected<ApiConfig> parse_api_config(const sdk::ConfigNode& api,
       ck.error(auth, "api.auth must be 'tokens' or 'none', not '" + std::string(auth.text()) + "'");
   }
   if (const auto& t = api.get("tokens_file");
-      !t.missing() && ck.is(t, Type::kString, "api.tokens_file"))
-    c.tokens_file = resolve(base_dir, t.text());
-  if (c.auth && c.tokens_file.empty() && (auth.missing() || auth.type() == Type::kString))
+      !t.missing() && ck.is(t, Type::kString, "api.tokens_file")) {
+    if (t.text().empty())
+      ck.error(t, "api.tokens_file must name a file");
+    else
+      c.tokens_file = resolve(base_dir, t.text());
+  }
+  if (c.auth && api.get("tokens_file").missing() &&
+      (auth.missing() || auth.type() == Type::kString))
     ck.error(api,
              "api needs tokens_file (lines of '<sha256-hex> <role> [<name>]'), or an explicit "
-             "'auth: none' to serve without authentication");
+             "'auth: none' to serve without authentication",
+             "missingKey");
   if (!c.auth && !c.tokens_file.empty())
     ck.error(api.get("tokens_file"), "api.tokens_file is set but auth is none: remove one of them");
 
@@ -140,8 +154,12 @@ sdk::Expected<ApiConfig> parse_api_config(const sdk::ConfigNode& api,
     for (auto [key, out] : {std::pair{"cert", &t.cert}, std::pair{"key", &t.key}}) {
       const auto& v = tls.get(key);
       if (v.missing())
-        ck.error(tls, std::string("api.tls needs ") + key + " (a PEM file)");
-      else if (ck.is(v, Type::kString, std::string("api.tls.") + key))
+        ck.error(tls, std::string("api.tls needs ") + key + " (a PEM file)", "missingKey");
+      else if (!ck.is(v, Type::kString, std::string("api.tls.") + key))
+        continue;
+      else if (v.text().empty())
+        ck.error(v, std::string("api.tls.") + key + " must name a PEM file");
+      else
         *out = resolve(base_dir, v.text());
     }
     c.tls = t;

@@ -28,6 +28,14 @@ using HandlerFn = Reply (*)(detail::Context&, const Request&);
 
 enum class Special : std::uint8_t { kNone, kHealth, kReady, kMetrics, kEvents };
 
+// How a route meets a token's ACL (docs/api.md, "Per-twin ACL").
+enum class Scope : std::uint8_t {
+  kAny,         // no twin data, or the handler filters what it lists by the ACL
+  kTwin,        // the first path parameter is a twin that must be within the ACL (else 404)
+  kCreate,      // PUT twin: the new id must be within the ACL (else 403); the model too
+  kDeployment,  // deployment-wide data that cannot be split by twin: 403 for ACL tokens
+};
+
 struct RouteDef {
   const char* method;
   const char* pattern;  // httplib regex (full match on the decoded path)
@@ -36,6 +44,7 @@ struct RouteDef {
   Role role;
   HandlerFn fn;
   Special special = Special::kNone;
+  Scope scope = Scope::kAny;
 };
 
 const std::array kRoutes = {
@@ -47,34 +56,34 @@ const std::array kRoutes = {
              detail::get_model},
     RouteDef{"POST", "/api/v1/query", "/api/v1/query", true, Role::kReader, detail::query_twins},
     RouteDef{"GET", "/api/v1/twins/([^/]+)", "/api/v1/twins/{id}", true, Role::kReader,
-             detail::get_twin},
+             detail::get_twin, Special::kNone, Scope::kTwin},
     RouteDef{"PUT", "/api/v1/twins/([^/]+)", "/api/v1/twins/{id}", true, Role::kAdmin,
-             detail::put_twin},
+             detail::put_twin, Special::kNone, Scope::kCreate},
     RouteDef{"DELETE", "/api/v1/twins/([^/]+)", "/api/v1/twins/{id}", true, Role::kAdmin,
-             detail::delete_twin},
+             detail::delete_twin, Special::kNone, Scope::kTwin},
     RouteDef{"PATCH", "/api/v1/twins/([^/]+)/desired", "/api/v1/twins/{id}/desired", true,
-             Role::kOperator, detail::patch_desired},
+             Role::kOperator, detail::patch_desired, Special::kNone, Scope::kTwin},
     RouteDef{"GET", "/api/v1/twins/([^/]+)/relationships", "/api/v1/twins/{id}/relationships", true,
-             Role::kReader, detail::list_relationships},
+             Role::kReader, detail::list_relationships, Special::kNone, Scope::kTwin},
     RouteDef{"PUT", "/api/v1/twins/([^/]+)/relationships/([^/]+)",
              "/api/v1/twins/{id}/relationships/{relationshipId}", true, Role::kAdmin,
-             detail::put_relationship},
+             detail::put_relationship, Special::kNone, Scope::kTwin},
     RouteDef{"DELETE", "/api/v1/twins/([^/]+)/relationships/([^/]+)",
              "/api/v1/twins/{id}/relationships/{relationshipId}", true, Role::kAdmin,
-             detail::delete_relationship},
+             detail::delete_relationship, Special::kNone, Scope::kTwin},
     RouteDef{"POST", "/api/v1/twins/([^/]+)/commands/([^/]+)", "/api/v1/twins/{id}/commands/{name}",
-             true, Role::kOperator, detail::invoke_command},
+             true, Role::kOperator, detail::invoke_command, Special::kNone, Scope::kTwin},
     RouteDef{"GET", "/api/v1/twins/([^/]+)/telemetry/(.+)/history",
              "/api/v1/twins/{id}/telemetry/{path}/history", true, Role::kReader,
-             detail::telemetry_history},
+             detail::telemetry_history, Special::kNone, Scope::kTwin},
     RouteDef{"GET", "/api/v1/dead-letters", "/api/v1/dead-letters", true, Role::kReader,
-             detail::list_dead_letters},
+             detail::list_dead_letters, Special::kNone, Scope::kDeployment},
     RouteDef{"GET", "/api/v1/dead-letters/counts", "/api/v1/dead-letters/counts", true,
-             Role::kReader, detail::count_dead_letters},
+             Role::kReader, detail::count_dead_letters, Special::kNone, Scope::kDeployment},
     RouteDef{"GET", "/api/v1/alerts", "/api/v1/alerts", true, Role::kReader, detail::list_alerts},
     RouteDef{"POST", "/api/v1/alerts/([^/]+)/([^/]+)/acknowledge",
              "/api/v1/alerts/{twin}/{source}/acknowledge", true, Role::kOperator,
-             detail::acknowledge_alert},
+             detail::acknowledge_alert, Special::kNone, Scope::kTwin},
     RouteDef{"GET", "/api/v1/events/recent", "/api/v1/events/recent", true, Role::kReader,
              detail::list_events},
     RouteDef{"GET", "/api/v1/events", "/api/v1/events", true, Role::kReader, nullptr,
@@ -139,8 +148,10 @@ struct ApiServer::Impl {
   double sum_seconds = 0;
   sdk::Counter* auth_failures = nullptr;
 
-  // Authenticates `hr` for `route`; on failure fills `res` and returns false.
-  bool authorize(const RouteDef& route, const httplib::Request& hr, httplib::Response& res) {
+  // Authenticates `hr` for `route` (the token's entry in `who`); on failure fills `res` and
+  // returns false.
+  bool authorize(const RouteDef& route, const httplib::Request& hr, httplib::Response& res,
+                 std::optional<detail::TokenEntry>& who) {
     if (!route.auth || !config.auth) return true;
     Request r;
     r.path = hr.path;
@@ -181,12 +192,44 @@ struct ApiServer::Impl {
             res);
       return false;
     }
+    who = std::move(entry);
+    return true;
+  }
+
+  // The route's part of a token's ACL; on refusal fills `res` and returns false.
+  bool within_acl(const RouteDef& route, const Request& r, httplib::Response& res) {
+    switch (route.scope) {
+      case Scope::kAny:
+        return true;
+      case Scope::kTwin:
+        if (detail::twin_visible(*rt, r, r.params.at(0))) return true;
+        apply(detail::unknown_twin(r, r.params.at(0)), res);
+        return false;
+      case Scope::kCreate:
+        if (r.acl->allows_id(r.params.at(0))) return true;
+        auth_failures->add();
+        apply(detail::outside_acl(r, "twin id '" + r.params.at(0) + "' is outside the token's ACL",
+                                  "id"),
+              res);
+        return false;
+      case Scope::kDeployment:
+        auth_failures->add();
+        apply(detail::outside_acl(r, std::string(route.path) +
+                                         " is deployment-wide and cannot be limited to some twins"),
+              res);
+        return false;
+    }
     return true;
   }
 
   void serve(const RouteDef& route, const httplib::Request& hr, httplib::Response& res) {
-    if (!authorize(route, hr, res)) return;
+    std::optional<detail::TokenEntry> who;
+    if (!authorize(route, hr, res, who)) return;
     Request r = to_request(hr);
+    if (who && who->acl.limited()) {
+      r.acl = &who->acl;
+      if (!within_acl(route, r, res)) return;
+    }
     switch (route.special) {
       case Special::kHealth:
         apply(detail::json_reply(200, "{\"status\":\"ok\"}"), res);
@@ -204,16 +247,20 @@ struct ApiServer::Impl {
                         "text/plain; version=0.0.4; charset=utf-8");
         return;
       case Special::kEvents:
-        events(r, res);
+        events(r, res, r.acl);
         return;
-      case Special::kNone:
-        apply(route.fn(*ctx, r), res);
+      case Special::kNone: {
+        Reply reply = route.fn(*ctx, r);
+        if (reply.status == 403) auth_failures->add();  // outside-acl from the handler
+        apply(reply, res);
         return;
+      }
     }
   }
 
-  void events(const Request& r, httplib::Response& res) {
+  void events(const Request& r, httplib::Response& res, const detail::Acl* acl) {
     detail::EventFilter filter;
+    if (acl) filter.acl = *acl;
     if (const std::string* p = r.param("twin")) filter.twin = *p;
     if (const std::string* p = r.param("model")) {
       filter.model = *p;
@@ -419,6 +466,17 @@ sdk::Status ApiServer::start(runtime::Runtime& runtime) {
   if (c.auth) {
     auto tokens = detail::TokenTable::load(c.tokens_file);
     if (!tokens) return tokens.status().with_context("api.tokens_file");
+    // An ACL naming a model the deployment does not have is a typo, not an empty scope.
+    std::string unknown;
+    tokens->for_each([&](const detail::TokenEntry& e) {
+      for (const auto& model : e.acl.models)
+        if (runtime.graph().models().find(model) == nullptr)
+          unknown += (unknown.empty() ? "" : "\n") + c.tokens_file.string() + ":" +
+                     std::to_string(e.line) + ": models= names " + model +
+                     ", which no loaded model is";
+    });
+    if (!unknown.empty())
+      return sdk::invalid_argument(unknown, c.tokens_file.string()).with_context("api.tokens_file");
     m.tokens = std::move(*tokens);
   }
   m.rt = &runtime;

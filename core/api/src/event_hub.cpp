@@ -6,6 +6,12 @@
 
 namespace doppel::api::detail {
 
+bool EventFilter::takes(std::string_view id, const model::Interface* iface) const {
+  if (!twin.empty() && twin != id) return false;
+  if (!model.empty() && (!iface || !iface->is_a(model))) return false;
+  return !acl.limited() || acl.allows(id, iface);
+}
+
 bool Subscription::wait(std::vector<std::string>& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   cv_.wait_for(lock, timeout, [&] { return closed_ || !queue_.empty(); });
@@ -68,9 +74,7 @@ void EventHub::publish(std::string_view twin, const model::Interface* iface, std
     std::string frame;
     std::lock_guard lock(mutex_);
     for (auto& s : subs_) {
-      const EventFilter& f = s->filter();
-      if (!f.twin.empty() && f.twin != twin) continue;
-      if (!f.model.empty() && (!iface || !iface->is_a(f.model))) continue;
+      if (!s->filter().takes(twin, iface)) continue;
       if (frame.empty())
         frame = "id: " + std::to_string(sequence_.fetch_add(1) + 1) +
                 "\nevent: " + std::string(type) + "\ndata: " + std::string(json) + "\n\n";
@@ -134,9 +138,7 @@ void EventHub::on_change(const twin::ChangeEvent& event) noexcept {
     std::string frame;
     std::lock_guard lock(mutex_);
     for (auto& s : subs_) {
-      const EventFilter& f = s->filter();
-      if (!f.twin.empty() && f.twin != t.id) continue;
-      if (!f.model.empty() && !iface.is_a(f.model)) continue;
+      if (!s->filter().takes(t.id, &iface)) continue;
       if (frame.empty()) {
         std::string_view kind = kind_name(event.kind);
         rapidjson::StringBuffer buf;

@@ -15,12 +15,16 @@
 
 #include "doppel/sdk/metrics.hpp"
 #include "doppel/twin/twin_graph.hpp"
+#include "tokens.hpp"
 
 namespace doppel::api::detail {
 
 struct EventFilter {
   std::string twin;   // "" = every twin
   std::string model;  // "" = every model; else twins of this model or one extending it
+  Acl acl;            // the token's ACL: events of twins outside it are never sent
+
+  bool takes(std::string_view twin, const model::Interface* iface) const;
 };
 
 class Subscription {

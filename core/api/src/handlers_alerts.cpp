@@ -23,6 +23,11 @@ void write_event(Writer& w, const runtime::EventRecord& e) {
   w.EndObject();
 }
 
+// With an ACL only events about twins within it are listed (not those without a twin).
+bool visible(Context& c, const Request& r, const runtime::EventRecord& e) {
+  return r.acl == nullptr || !r.acl->limited() || twin_visible(c.runtime, r, e.twin);
+}
+
 }  // namespace
 
 std::string event_json(const runtime::EventRecord& e) {
@@ -40,7 +45,7 @@ Reply list_alerts(Context& c, const Request& r) {
   key(w, "items");
   w.StartArray();
   for (const runtime::EventRecord& e : c.runtime.active_alerts())
-    if (!twin || e.twin == *twin) write_event(w, e);
+    if ((!twin || e.twin == *twin) && visible(c, r, e)) write_event(w, e);
   w.EndArray();
   w.EndObject();
   return json_reply(200, buf.GetString());
@@ -65,7 +70,7 @@ Reply list_events(Context& c, const Request& r) {
   w.StartArray();
   std::size_t n = 0;
   for (const runtime::EventRecord& e : c.runtime.recent_events(10000)) {
-    if ((twin && e.twin != *twin) || (type && e.type != *type)) continue;
+    if ((twin && e.twin != *twin) || (type && e.type != *type) || !visible(c, r, e)) continue;
     write_event(w, e);
     if (++n == limit) break;
   }

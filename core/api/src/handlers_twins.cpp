@@ -98,10 +98,6 @@ bool twin_json(runtime::Runtime& rt, const std::string& id, Reply& out) {
   return true;
 }
 
-Reply unknown_twin(const Request& r, const std::string& id) {
-  return problem(r, 404, "unknown-twin", "Unknown twin", "no twin with id '" + id + "'", "id");
-}
-
 // If-Match: "\"7\"", "7" or W/"7"; "*" or absent: no check. False when malformed.
 bool parse_if_match(const std::string& header, std::optional<std::uint64_t>& out) {
   out.reset();
@@ -157,7 +153,40 @@ void write_relationship(Writer& w, std::string_view source, const twin::Relation
   w.EndObject();
 }
 
+// The ids of the twins a query row shows: $dtId of the row (SELECT *, SELECT T.$dtId) or of
+// each twin column, $sourceId/$targetId of each relationship column.
+void row_twin_ids(const rapidjson::Value& row, std::vector<std::string>& out) {
+  if (!row.IsObject()) return;
+  for (const char* k : {"$dtId", "$sourceId", "$targetId"})
+    if (auto m = row.FindMember(k); m != row.MemberEnd() && m->value.IsString())
+      out.emplace_back(m->value.GetString(), m->value.GetStringLength());
+}
+
 }  // namespace
+
+bool twin_visible(runtime::Runtime& rt, const Request& r, std::string_view id) {
+  if (r.acl == nullptr || !r.acl->limited()) return rt.graph().contains(id);
+  if (!r.acl->allows_id(id)) return false;
+  const model::Interface* iface = nullptr;
+  if (!rt.graph().read(id, [&](const twin::TwinView& t) { iface = &t.layout->interface(); }))
+    return false;
+  return r.acl->allows_model(iface);
+}
+
+Reply unknown_twin(const Request& r, const std::string& id) {
+  if (r.acl != nullptr && r.acl->limited())
+    return problem(
+        r, 404, "unknown-twin", "Unknown twin",
+        "no twin with id '" + id + "' within this token's ACL (" + r.acl->describe() + ")", "id");
+  return problem(r, 404, "unknown-twin", "Unknown twin", "no twin with id '" + id + "'", "id");
+}
+
+Reply outside_acl(const Request& r, std::string_view detail, std::string_view field) {
+  return problem(r, 403, "outside-acl", "Outside the token's ACL",
+                 std::string(detail) + " (the token is limited to " +
+                     (r.acl ? r.acl->describe() : std::string("?")) + ")",
+                 field);
+}
 
 Reply get_twin(Context& c, const Request& r) {
   Reply out;
@@ -203,13 +232,37 @@ Reply query_twins(Context& c, const Request& r) {
                      options.continuation.empty() ? "/query" : "/continuation");
     return problem(r, s);
   }
+  bool scoped = r.acl != nullptr && r.acl->limited();
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
   key(w, "items");
   w.StartArray();
-  for (const auto& row : result->rows)
+  std::vector<std::string> ids;
+  for (const auto& row : result->rows) {
+    if (scoped) {
+      // A row is shown when every twin it names is within the ACL. A row naming no twin (an
+      // aggregate, or columns without $dtId) cannot be checked: such queries are refused.
+      rapidjson::Document d;
+      d.Parse(row.data(), row.size());
+      ids.clear();
+      row_twin_ids(d, ids);
+      if (d.IsObject())
+        for (auto m = d.MemberBegin(); m != d.MemberEnd(); ++m)
+          row_twin_ids(m->value, ids);
+      if (ids.empty())
+        return outside_acl(
+            r,
+            "a query whose rows name no twin (an aggregate, or columns without an unrenamed "
+            "$dtId) cannot be limited to the token's twins; select T.$dtId or whole twins",
+            "/query");
+      bool shown = true;
+      for (const auto& id : ids)
+        shown = shown && twin_visible(c.runtime, r, id);
+      if (!shown) continue;
+    }
     raw(w, row);
+  }
   w.EndArray();
   key(w, "continuation");
   if (result->continuation.empty())
@@ -241,6 +294,9 @@ Reply put_twin(Context& c, const Request& r) {
   if (layout == nullptr)
     return problem(r, 400, "unknown-model", "Unknown model",
                    "no model '" + spec.model + "' is loaded", "/model");
+  if (r.acl != nullptr && !r.acl->allows_model(&layout->interface()))
+    return outside_acl(r, "a twin of model " + spec.model + " is outside the token's ACL",
+                       "/model");
   if (auto p = doc.FindMember("expectedUpdatePeriod"); p != doc.MemberEnd()) {
     std::optional<sdk::Duration> d;
     if (p->value.IsString()) d = runtime::parse_duration(p->value.GetString());
@@ -428,15 +484,20 @@ Reply list_relationships(Context& c, const Request& r) {
   w.StartObject();
   key(w, "outgoing");
   w.StartArray();
+  // With an ACL, relationships to or from twins outside it are left out.
+  bool scoped = r.acl != nullptr && r.acl->limited();
+  std::vector<twin::Relationship> outgoing;
   bool found = c.runtime.graph().read(id, [&](const twin::TwinView& t) {
-    for (const auto& rel : t.relationships)
-      write_relationship(w, t.id, rel);
+    outgoing.assign(t.relationships.begin(), t.relationships.end());
   });
   if (!found) return unknown_twin(r, id);
+  for (const auto& rel : outgoing)
+    if (!scoped || twin_visible(c.runtime, r, rel.target)) write_relationship(w, id, rel);
   w.EndArray();
   key(w, "incoming");
   w.StartArray();
   for (const auto& [source, rel_id] : c.runtime.graph().incoming(id)) {
+    if (scoped && !twin_visible(c.runtime, r, source)) continue;
     c.runtime.graph().read(source, [&](const twin::TwinView& t) {
       for (const auto& rel : t.relationships)
         if (rel.id() == rel_id) write_relationship(w, t.id, rel);
@@ -489,9 +550,11 @@ Reply put_relationship(Context& c, const Request& r) {
       spec.properties.emplace_back(it->name.GetString(), std::move(v));
     }
   }
-  if (!c.runtime.graph().contains(spec.target))
+  if (!twin_visible(c.runtime, r, spec.target))
     return problem(r, 400, "unknown-target", "Unknown target",
-                   "no twin with id '" + spec.target + "'", "/target");
+                   "no twin with id '" + spec.target + "'" +
+                       (r.acl != nullptr && r.acl->limited() ? " within this token's ACL" : ""),
+                   "/target");
   sdk::Status s = c.runtime.graph().relate(spec);
   if (s) s = c.runtime.commit();  // durable before the reply
   if (!s) {
@@ -515,6 +578,18 @@ Reply put_relationship(Context& c, const Request& r) {
 Reply delete_relationship(Context& c, const Request& r) {
   const std::string& source = r.params.at(0);
   if (!c.runtime.graph().contains(source)) return unknown_twin(r, source);
+  if (r.acl != nullptr && r.acl->limited()) {
+    // A relationship to a twin outside the ACL is not there for this token.
+    std::string target;
+    c.runtime.graph().read(source, [&](const twin::TwinView& t) {
+      for (const auto& rel : t.relationships)
+        if (rel.id() == r.params.at(1)) target = rel.target;
+    });
+    if (!target.empty() && !twin_visible(c.runtime, r, target))
+      return problem(r, 404, "unknown-relationship", "Unknown relationship",
+                     "twin '" + source + "' has no relationship '" + r.params[1] + "'",
+                     "relationshipId");
+  }
   sdk::Status s = c.runtime.graph().unrelate(source, r.params.at(1));
   if (s) s = c.runtime.commit();  // durable before the reply
   if (!s) {

@@ -16,6 +16,7 @@
 #include "doppel/sdk/clock.hpp"
 #include "doppel/sdk/status.hpp"
 #include "doppel/twin/value.hpp"
+#include "tokens.hpp"
 
 namespace doppel::model {
 struct Schema;
@@ -36,6 +37,10 @@ struct Request {
   std::map<std::string, std::string> query;  // first value of each query parameter
   std::string body;
   std::string if_match;  // the If-Match header ("" when absent)
+  // The caller's ACL when its token has one (null: every twin). api_server.cpp checks the twin
+  // of twin-scoped routes before the handler runs; handlers filter lists and check what else
+  // a request names (a relationship's target, a new twin's model).
+  const Acl* acl = nullptr;
 
   const std::string* param(const std::string& name) const {
     auto it = query.find(name);
@@ -90,6 +95,14 @@ inline void str(Writer& w, std::string_view s) {
 inline void raw(Writer& w, std::string_view json) {
   w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
 }
+
+// Whether the caller may see twin `id`: true without an ACL; false when the twin does not exist
+// or is outside the ACL (the two are not told apart, so an ACL does not leak which ids exist).
+bool twin_visible(runtime::Runtime& rt, const Request& r, std::string_view id);
+// The 404 of a twin that does not exist or is outside the caller's ACL (one message for both).
+Reply unknown_twin(const Request& r, const std::string& id);
+// 403 outside-acl: the request would act outside the caller's ACL.
+Reply outside_acl(const Request& r, std::string_view detail, std::string_view field = {});
 
 // JSON pointer segments ("/bearing/x~1y" -> {"bearing", "x/y"}); false when malformed.
 bool split_pointer(std::string_view pointer, std::vector<std::string>& out);

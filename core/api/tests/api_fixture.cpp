@@ -20,10 +20,18 @@ std::string sha256_hex_for_test(const std::string& text) {
 }
 
 ApiFixture::ApiFixture(const std::string& api, const std::string& plugin_config) {
-  std::ofstream(dir.path() / "tokens.txt") << "# sha256 role name\n"
-                                           << sha256_hex_for_test(kReader) << " reader dashboard\n"
-                                           << sha256_hex_for_test(kOperator) << " operator\n"
-                                           << sha256_hex_for_test(kAdmin) << " admin ops-team\n";
+  std::ofstream(dir.path() / "tokens.txt")
+      << "# sha256 role name\n"
+      << sha256_hex_for_test(kReader) << " reader dashboard\n"
+      << sha256_hex_for_test(kOperator) << " operator\n"
+      << sha256_hex_for_test(kAdmin) << " admin ops-team\n"
+      << sha256_hex_for_test(kMotors1) << " operator motors one twins=motor-1\n"
+      << sha256_hex_for_test(kLines)
+      << " admin models=dtmi:example:factory:ProductionLine;1"
+         " lines\n"
+      << sha256_hex_for_test(kNewMotors)
+      << " admin twins=new-,spare- "
+         "models=dtmi:example:factory:Motor;1\n";
   std::ofstream(dir.path() / "deploy.yaml")
       << "apiVersion: doppel/v1\nname: api-test\nmodels: [\"" DOPPEL_SOURCE_DIR
          "/examples/models/factory\"]\n"

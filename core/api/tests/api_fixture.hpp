@@ -19,6 +19,13 @@ namespace doppel::api::testing {
 inline const std::string kReader = "reader-secret-1";
 inline const std::string kOperator = "operator-secret-2";
 inline const std::string kAdmin = "admin-secret-3";
+// Tokens with an ACL (docs/api.md, "Per-twin ACL"):
+// operator of twins whose id starts with "motor-1" (motor-1, motor-10, motor-11, motor-12);
+inline const std::string kMotors1 = "acl-operator-4";
+// admin of ProductionLine twins only;
+inline const std::string kLines = "acl-admin-5";
+// admin of Motor twins whose id starts with "new-".
+inline const std::string kNewMotors = "acl-admin-6";
 
 struct ApiFixture {
   doppel::testing::TempDir dir;

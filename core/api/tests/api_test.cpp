@@ -2,8 +2,12 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -12,6 +16,7 @@
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/update_pipeline.hpp"
 #include "doppel/sdk/storage.hpp"
+#include "tokens.hpp"
 
 namespace doppel::api::testing {
 namespace {
@@ -652,6 +657,309 @@ TEST(ApiConfig, BusyPortIsAnErrorAndTheFirstServerKeepsServing) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
 }
+
+// ---- Per-twin ACL (docs/api.md, "Per-twin ACL") --------------------------------------------
+
+std::vector<std::string> item_ids(const std::string& body) {
+  auto d = json(body);
+  std::vector<std::string> ids;
+  for (const auto& row : d["items"].GetArray()) {
+    if (row.HasMember("$dtId"))
+      ids.emplace_back(row["$dtId"].GetString());
+    else if (row.HasMember("T"))
+      ids.emplace_back(row["T"]["$dtId"].GetString());
+  }
+  return ids;
+}
+
+std::string detail_of(const httplib::Result& res) {
+  auto d = json(res->body);
+  return d.HasMember("detail") ? d["detail"].GetString() : "";
+}
+
+TEST(ApiAcl, TwinRoutesOutsideThePrefixAre404LikeMissingTwins) {
+  ApiFixture f;
+  auto& c = *f.client;
+  auto h = f.auth(kMotors1);
+  for (const char* id : {"motor-1", "motor-10", "motor-12"}) {
+    auto ok = c.Get(std::string("/api/v1/twins/") + id, h);
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << id << ": " << ok->body;
+  }
+  // Outside the ACL and missing look the same: no existence leaks.
+  auto outside = c.Get("/api/v1/twins/motor-2", h);
+  expect_problem(outside, 404, "id");
+  auto missing = c.Get("/api/v1/twins/motor-19", h);
+  expect_problem(missing, 404, "id");
+  EXPECT_NE(detail_of(outside).find("within this token's ACL (twins=motor-1)"), std::string::npos)
+      << outside->body;
+  auto mask = [](std::string d, const std::string& id) {
+    return d.replace(d.find(id), id.size(), "X");
+  };
+  EXPECT_EQ(mask(detail_of(outside), "motor-2"), mask(detail_of(missing), "motor-19"));
+  expect_problem(c.Get("/api/v1/twins/line-1", h), 404);
+
+  std::string patch = R"([{"op":"replace","path":"/targetSpeed","value":1200}])";
+  expect_problem(c.Patch("/api/v1/twins/motor-2/desired", h, patch, "application/json-patch+json"),
+                 404);
+  auto patched = c.Patch("/api/v1/twins/motor-11/desired", h, patch, "application/json-patch+json");
+  ASSERT_TRUE(patched);
+  EXPECT_EQ(patched->status, 200) << patched->body;
+  expect_problem(c.Post("/api/v1/twins/motor-2/commands/reduceLoad", h, "20", "application/json"),
+                 404);
+  auto cmd = c.Post("/api/v1/twins/motor-1/commands/reduceLoad", h, "20", "application/json");
+  ASSERT_TRUE(cmd);
+  EXPECT_EQ(cmd->status, 200) << cmd->body;
+  expect_problem(c.Get("/api/v1/twins/motor-2/telemetry/temperature/history", h), 404);
+  expect_problem(c.Get("/api/v1/twins/motor-2/relationships", h), 404);
+  // The role still applies inside the ACL: an operator token may not delete.
+  expect_problem(c.Delete("/api/v1/twins/motor-1", h), 403);
+  // Relationships from line-1 (outside) are left out.
+  auto rels = c.Get("/api/v1/twins/motor-1/relationships", h);
+  ASSERT_TRUE(rels);
+  ASSERT_EQ(rels->status, 200) << rels->body;
+  EXPECT_EQ(json(rels->body)["incoming"].Size(), 0u) << rels->body;
+  EXPECT_EQ(
+      json(c.Get("/api/v1/twins/motor-1/relationships", f.auth(kReader))->body)["incoming"].Size(),
+      1u);
+  // Deployment-wide lists cannot be cut by twin.
+  auto dl = c.Get("/api/v1/dead-letters", h);
+  expect_problem(dl, 403);
+  EXPECT_NE(dl->body.find("outside-acl"), std::string::npos) << dl->body;
+  // Models and the token-less probes are not twin data.
+  EXPECT_EQ(c.Get("/api/v1/models", h)->status, 200);
+}
+
+TEST(ApiAcl, QueryRowsAreFilteredAndUncheckableQueriesRefused) {
+  ApiFixture f;
+  auto& c = *f.client;
+  auto q = [&](const std::string& token, const std::string& query) {
+    return c.Post("/api/v1/query", f.auth(token),
+                  "{\"query\": \"" + query + "\", \"page_size\": 100}", "application/json");
+  };
+  std::vector<std::string> mine = {"motor-1", "motor-10", "motor-11", "motor-12"};
+  auto all = q(kMotors1, "SELECT * FROM DIGITALTWINS");
+  ASSERT_EQ(all->status, 200) << all->body;
+  EXPECT_EQ(item_ids(all->body), mine);
+  auto alias =
+      q(kMotors1,
+        "SELECT T FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, 'dtmi:example:factory:Motor;1')");
+  ASSERT_EQ(alias->status, 200) << alias->body;
+  EXPECT_EQ(item_ids(alias->body), mine);
+  auto ids = q(kMotors1, "SELECT T.$dtId FROM DIGITALTWINS T");
+  ASSERT_EQ(ids->status, 200) << ids->body;
+  EXPECT_EQ(item_ids(ids->body), mine);
+  // A row naming a twin outside the ACL is left out whole.
+  auto match = q(kMotors1, "SELECT l, m FROM DIGITALTWINS MATCH (l)-[:contains]->(m)");
+  ASSERT_EQ(match->status, 200) << match->body;
+  EXPECT_EQ(json(match->body)["items"].Size(), 0u) << match->body;
+  EXPECT_EQ(
+      json(q(kAdmin, "SELECT l, m FROM DIGITALTWINS MATCH (l)-[:contains]->(m)")->body)["items"]
+          .Size(),
+      3u);
+  // Aggregates and rows without $dtId cannot be cut by twin: 403, not a wrong count.
+  auto count = q(kMotors1, "SELECT COUNT() FROM DIGITALTWINS");
+  expect_problem(count, 403, "/query");
+  EXPECT_NE(count->body.find("outside-acl"), std::string::npos) << count->body;
+  expect_problem(q(kMotors1, "SELECT T.ratedPower FROM DIGITALTWINS T"), 403, "/query");
+  EXPECT_NE(f.metric_text().find("doppel_api_auth_failures_total 2"), std::string::npos)
+      << "outside-acl refusals are counted";
+  auto full = q(kAdmin, "SELECT COUNT() FROM DIGITALTWINS");
+  EXPECT_EQ(full->status, 200) << full->body;
+  // Model ACL: ProductionLine twins only.
+  auto lines = q(kLines, "SELECT * FROM DIGITALTWINS");
+  ASSERT_EQ(lines->status, 200) << lines->body;
+  EXPECT_EQ(item_ids(lines->body), std::vector<std::string>{"line-1"});
+}
+
+TEST(ApiAcl, CreationOutsideTheAclIs403AndModelAclsHideOtherModels) {
+  ApiFixture f;
+  auto& c = *f.client;
+  std::string motor = R"({"model":"dtmi:example:factory:Motor;1"})";
+  std::string line = R"({"model":"dtmi:example:factory:ProductionLine;1"})";
+  auto h = f.auth(kNewMotors);
+  auto created = c.Put("/api/v1/twins/new-1", h, motor, "application/json");
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  auto bad_id = c.Put("/api/v1/twins/other-1", h, motor, "application/json");
+  expect_problem(bad_id, 403, "id");
+  EXPECT_NE(bad_id->body.find("twins=new-,spare- models=dtmi:example:factory:Motor;1"),
+            std::string::npos)
+      << bad_id->body;
+  expect_problem(c.Put("/api/v1/twins/spare-1", h, line, "application/json"), 403, "/model");
+  EXPECT_EQ(c.Get("/api/v1/twins/other-1", f.auth(kAdmin))->status, 404) << "nothing created";
+  // Relationships may not point outside the ACL (told as an unknown target).
+  expect_problem(c.Put("/api/v1/twins/new-1/relationships/r1", h,
+                       R"({"name":"contains","target":"motor-1"})", "application/json"),
+                 400);
+  EXPECT_EQ(c.Delete("/api/v1/twins/new-1", h)->status, 204);
+
+  auto l = f.auth(kLines);
+  EXPECT_EQ(c.Put("/api/v1/twins/line-2", l, line, "application/json")->status, 201);
+  expect_problem(c.Put("/api/v1/twins/motor-x", l, motor, "application/json"), 403, "/model");
+  EXPECT_EQ(c.Get("/api/v1/twins/line-1", l)->status, 200);
+  expect_problem(c.Get("/api/v1/twins/motor-1", l), 404, "id");
+  expect_problem(c.Delete("/api/v1/twins/motor-1", l), 404, "id");
+  auto rels = json(c.Get("/api/v1/twins/line-1/relationships", l)->body);
+  EXPECT_EQ(rels["outgoing"].Size(), 0u) << "the motors are outside the ACL";
+  // A relationship to a twin outside the ACL cannot be removed through it either.
+  expect_problem(c.Delete("/api/v1/twins/line-1/relationships/contains-motor-1", l), 404);
+  EXPECT_EQ(c.Get("/api/v1/twins/line-1/relationships", f.auth(kAdmin))->status, 200);
+  EXPECT_EQ(
+      json(c.Get("/api/v1/twins/line-1/relationships", f.auth(kAdmin))->body)["outgoing"].Size(),
+      3u);
+}
+
+TEST(ApiAcl, AlertsAndEventsAreFiltered) {
+  ApiFixture f;
+  auto& c = *f.client;
+  for (const char* twin : {"motor-1", "motor-2"}) {
+    sdk::Event e;
+    e.type = "alert.raised";
+    e.twin = twin;
+    e.source = "hot";
+    e.severity = "warning";
+    e.time = f.rt->graph().clock().now();
+    e.message = "too hot";
+    f.rt->publish_event(e);
+  }
+  auto twins_of = [&](const std::string& path, const std::string& token) {
+    std::set<std::string> out;
+    auto res = c.Get(path, f.auth(token));
+    EXPECT_EQ(res->status, 200) << res->body;
+    for (const auto& e : json(res->body)["items"].GetArray())
+      out.insert(e["twin"].GetString());
+    return out;
+  };
+  EXPECT_EQ(twins_of("/api/v1/alerts", kAdmin), (std::set<std::string>{"motor-1", "motor-2"}));
+  EXPECT_EQ(twins_of("/api/v1/alerts", kMotors1), std::set<std::string>{"motor-1"});
+  EXPECT_EQ(twins_of("/api/v1/events/recent", kMotors1), std::set<std::string>{"motor-1"});
+  EXPECT_TRUE(twins_of("/api/v1/alerts", kLines).empty());
+  expect_problem(
+      c.Post("/api/v1/alerts/motor-2/hot/acknowledge", f.auth(kMotors1), "", "application/json"),
+      404);
+  auto ack =
+      c.Post("/api/v1/alerts/motor-1/hot/acknowledge", f.auth(kMotors1), "", "application/json");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->status, 204) << ack->body;
+
+  // The live stream of an ACL token carries its twins' changes only.
+  std::mutex m;
+  std::string received;
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    httplib::Client sc("127.0.0.1", f.server->port());
+    sc.set_read_timeout(10, 0);
+    sc.Get("/api/v1/events", f.auth(kMotors1), [&](const char* data, std::size_t n) {
+      std::lock_guard lock(m);
+      received.append(data, n);
+      return !stop.load();
+    });
+  });
+  auto seen = [&](const std::string& what) {
+    std::lock_guard lock(m);
+    return received.find(what) != std::string::npos;
+  };
+  ASSERT_TRUE(wait_until([&] { return seen(": connected"); }));
+  twin::SlotWrite other{"temperature", twin::Value::number(77.5), 0};
+  ASSERT_TRUE(f.rt->graph().report("motor-2", std::span(&other, 1)));
+  twin::SlotWrite mine{"temperature", twin::Value::number(66.25), 0};
+  ASSERT_TRUE(f.rt->graph().report("motor-10", std::span(&mine, 1)));
+  ASSERT_TRUE(wait_until([&] { return seen("66.25"); })) << received;
+  stop = true;
+  twin::SlotWrite last{"temperature", twin::Value::number(2), 0};
+  ASSERT_TRUE(f.rt->graph().report("motor-10", std::span(&last, 1)));  // wakes the reader
+  reader.join();
+  std::lock_guard lock(m);
+  EXPECT_EQ(received.find("motor-2"), std::string::npos) << received;
+  EXPECT_EQ(received.find("77.5"), std::string::npos) << received;
+}
+
+TEST(ApiAcl, MalformedAclLinesAndUnknownModelsAreRefusedAtStart) {
+  doppel::testing::TempDir dir;
+  std::string h = sha256_hex_for_test("t");
+  std::ofstream(dir.path() / "tokens.txt")
+      << h << " reader a twins=\n"
+      << sha256_hex_for_test("u") << " reader b zone=north\n"
+      << sha256_hex_for_test("v") << " reader c models=Motor\n"
+      << sha256_hex_for_test("w") << " reader d twins=a- twins=b-\n";
+  auto bad = detail::TokenTable::load(dir.path() / "tokens.txt");
+  ASSERT_FALSE(bad);
+  for (const char* where : {"tokens.txt:1:", "tokens.txt:2:", "tokens.txt:3:", "tokens.txt:4:"})
+    EXPECT_NE(bad.status().message().find(where), std::string::npos)
+        << where << " in " << bad.status().message();
+
+  std::ofstream(dir.path() / "ok.txt")
+      << h << " operator night shift twins=a-,b- models=dtmi:x;1\n";
+  auto ok = detail::TokenTable::load(dir.path() / "ok.txt");
+  ASSERT_TRUE(ok) << ok.status().message();
+  auto e = ok->find("t");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->name, "night shift");
+  EXPECT_EQ(e->acl.prefixes, (std::vector<std::string>{"a-", "b-"}));
+  EXPECT_EQ(e->acl.models, std::vector<std::string>{"dtmi:x;1"});
+
+  // dtmi:x;1 is no loaded model: a typo, refused when the server starts.
+  ApiConfig c;
+  c.port = 0;
+  c.tokens_file = dir.path() / "ok.txt";
+  ApiServer server(c);
+  ApiFixture f("{listen: \"127.0.0.1:0\", auth: none}");
+  sdk::Status s = server.start(*f.rt);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.message().find("ok.txt:1: models= names dtmi:x;1"), std::string::npos) << s.message();
+}
+
+// Every file in tests/data/deployments/bad-api/ holds one mistake in its api: block and says
+// where it is reported ("# expect: LINE:COLUMN CODE"), as the loader's bad cases do.
+class BadApiCase : public ::testing::TestWithParam<std::filesystem::path> {};
+
+TEST_P(BadApiCase, IsReportedWhereItsHeaderSays) {
+  std::ifstream in(GetParam());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(# expect: (\d+):(\d+) (\w+))")))
+      << GetParam() << " has no '# expect: LINE:COLUMN CODE' header";
+  std::string want = GetParam().string() + ":" + m[1].str() + ":" + m[2].str();
+  std::string code = m[3];
+  auto load = runtime::load_deployment(GetParam());
+  ASSERT_TRUE(load.ok()) << "the mistake must be in the api: block only";
+  std::vector<ApiConfigIssue> issues;
+  auto config = parse_api_config(load.deployment->api.node(), GetParam().parent_path(), &issues);
+  ASSERT_FALSE(config);
+  std::string all;
+  bool found = false;
+  for (const auto& i : issues) {
+    all += i.where + ": " + i.code + ": " + i.message + "\n";
+    std::string_view w = i.where;
+    if (i.code == code && w.substr(0, want.size()) == want &&
+        (w.size() == want.size() || w[want.size()] == ' '))
+      found = true;
+  }
+  EXPECT_TRUE(found) << "expected " << code << " at " << want << ", got:\n" << all;
+  EXPECT_LE(issues.size(), 2u) << all;
+}
+
+std::vector<std::filesystem::path> bad_api_files() {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e :
+       std::filesystem::directory_iterator(DOPPEL_SOURCE_DIR "/tests/data/deployments/bad-api"))
+    if (e.path().extension() == ".yaml") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string bad_api_name(const ::testing::TestParamInfo<std::filesystem::path>& p) {
+  std::string s = p.param.stem().string();
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(Deployments, BadApiCase, ::testing::ValuesIn(bad_api_files()),
+                         bad_api_name);
 
 }  // namespace
 }  // namespace doppel::api::testing

@@ -16,11 +16,13 @@ fail() { echo "FAIL: $*" >&2; echo "--- doppel log ---" >&2; cat "$dir/doppel.lo
 
 reader=reader-$RANDOM$RANDOM
 operator=operator-$RANDOM$RANDOM
+scoped=scoped-$RANDOM$RANDOM
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat >"$dir/tokens.txt" <<TOKENS
 # sha256(token) role name
 $(hash "$reader") reader grafana
 $(hash "$operator") operator
+$(hash "$scoped") reader night shift twins=motor-2
 TOKENS
 cat >"$dir/deploy.yaml" <<YAML
 apiVersion: doppel/v1
@@ -89,6 +91,16 @@ problem "bad JSON"
 expect 200 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $reader")" "GET after PATCH"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=d["properties"]["targetSpeed"]; assert p["desired"]==1450 and p["sync"]!="none", p' "$dir/body" ||
   fail "desired value not visible"
+# A token with an ACL (twins=motor-2): other twins are 404 as if missing, query rows filtered.
+expect 200 "$(status GET /api/v1/twins/motor-2 -H "Authorization: Bearer $scoped")" "ACL: own twin"
+expect 404 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $scoped")" "ACL: other twin"
+problem "ACL: other twin"
+grep -q "within this token's ACL" "$dir/body" || fail "ACL: the 404 does not name the ACL"
+expect 200 "$(status POST /api/v1/query -H "Authorization: Bearer $scoped" -H 'Content-Type: application/json' \
+  --data '{"query": "SELECT T.$dtId FROM DIGITALTWINS T"}')" "ACL: query"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [r["$dtId"] for r in d["items"]]==["motor-2"], d' "$dir/body" ||
+  fail "ACL: query rows not filtered to motor-2"
+
 expect 200 "$(status GET /metrics -H "Authorization: Bearer $reader")" "metrics"
 grep -q '^doppel_api_requests_total{method="PATCH",route="/api/v1/twins/{id}/desired",status="412"} 1$' "$dir/body" ||
   fail "metrics lack the 412 PATCH"
@@ -96,7 +108,7 @@ grep -q '^doppel_api_requests_total{method="PATCH",route="/api/v1/twins/{id}/des
 kill -TERM "$pid"
 wait "$pid" || fail "doppel run did not exit cleanly"
 pid=
-for secret in "$reader" "$operator"; do
+for secret in "$reader" "$operator" "$scoped"; do
   if grep -q "$secret" "$dir/doppel.log"; then fail "a token appears in the log"; fi
 done
 grep -q 'API stopped' "$dir/doppel.log" || fail "the API was not stopped"

@@ -11,7 +11,12 @@ example and reject every bad case, except bad cases whose header says
 because the mistake needs what a schema cannot see (the model set, ids after {i} expansion,
 duplicate YAML keys): the schema must accept those, and Doppel must still reject them.
 
+With --with-api the files of tests/data/deployments/bad-api/ (mistakes in the `api:` block,
+which the REST API's parser checks) are bad cases too; --check must then be a tool that checks
+the api: block as well (core/api/tests/api_deployment_check).
+
 usage: deployment_schema_test.py --check path/to/deployment_check --source path/to/doppel
+                                 [--with-api]
 """
 import argparse
 import json
@@ -41,6 +46,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", required=True, help="the deployment_check executable")
     ap.add_argument("--source", required=True, help="the source tree")
+    ap.add_argument("--with-api", action="store_true",
+                    help="also the api: bad cases (needs an api-aware --check tool)")
     args = ap.parse_args()
     src = pathlib.Path(args.source)
 
@@ -50,6 +57,12 @@ def main():
 
     good = sorted((src / "examples/deployments").glob("*.yaml"))
     bad = sorted((src / "tests/data/deployments/bad").glob("*.yaml"))
+    if args.with_api:
+        api_bad = sorted((src / "tests/data/deployments/bad-api").glob("*.yaml"))
+        if len(api_bad) < 5:
+            print(f"too few api: bad cases: {len(api_bad)}", file=sys.stderr)
+            return 1
+        bad += api_bad
     if len(good) < 2 or len(bad) < 10:
         print(f"too few files: {len(good)} examples, {len(bad)} bad cases", file=sys.stderr)
         return 1

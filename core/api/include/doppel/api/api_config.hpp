@@ -3,7 +3,7 @@
 //
 //   api:
 //     listen: "127.0.0.1:8080"         # host:port; port 0 picks a free port
-//     tokens_file: api-tokens.txt      # "<sha256-hex> <role> [<name>]" per line
+//     tokens_file: api-tokens.txt      # "<sha256-hex> <role> [<name>] [twins=..] [models=..]"
 //     # auth: none                     # must be explicit to serve without tokens
 //     tls: {cert: server.pem, key: server.key}
 //     max_body_bytes: 1048576
@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "doppel/sdk/config.hpp"
 #include "doppel/sdk/status.hpp"
@@ -45,9 +46,17 @@ struct ApiConfig {
   std::string where;  // "deploy.yaml:30:3 api", for messages
 };
 
+// One finding of parse_api_config, for tools that report like the deployment loader.
+struct ApiConfigIssue {
+  std::string where;    // the node's ConfigNode::where(): "deploy.yaml:30:3 api.listen"
+  std::string code;     // unknownKey, wrongType, missingKey or badValue (as the loader's codes)
+  std::string message;  // without the location
+};
+
 // Parses an `api:` map. `base_dir` resolves relative paths (the deployment file's folder).
-// Every error at once, one per line, each with its location.
+// Every error at once, one per line, each with its location; also in `issues` when given.
 sdk::Expected<ApiConfig> parse_api_config(const sdk::ConfigNode& api,
-                                          const std::filesystem::path& base_dir);
+                                          const std::filesystem::path& base_dir,
+                                          std::vector<ApiConfigIssue>* issues = nullptr);
 
 }  // namespace doppel::api
