@@ -77,6 +77,18 @@ struct SimOptions {
   std::vector<GenRule> generators;
   std::vector<RespondRule> responds;
 
+  // CoAP instead of MQTT (either or both roles; see coap_link.hpp).
+  std::string coap;         // client: telemetry and reported properties POSTed to this URI
+  std::string coap_listen;  // server: HOST:PORT with the devices' resources
+  bool coap_con = true;     // --coap-type con|non
+  bool coap_cbor = false;   // --coap-format json|cbor
+  std::string coap_telemetry_path = "twins/{twin}/telemetry";
+  std::string coap_properties_path = "twins/{twin}/properties";
+  std::string coap_desired_path = "twins/{twin}/desired";
+  std::string coap_command_path = "twins/{twin}/commands/{name}";
+  std::optional<double> coap_silent_after_s;  // server: stop answering and notifying
+  bool uses_coap() const { return !coap.empty() || !coap_listen.empty(); }
+
   std::string effective_command_topic() const;
 };
 
