@@ -61,7 +61,7 @@ int exact_half(float f) {
 
 void cbor_append_double(std::string& out, double value) {
   if (std::isnan(value)) {
-    out += "\xf9\x7e\x00";
+    out.append("\xf9\x7e\x00", 3);
     return;
   }
   const auto f = static_cast<float>(value);
