@@ -196,9 +196,9 @@ int main(int argc, char** argv) {
                  "Server: command resources (POST), with {twin} and {name}")
       ->group(g_coap);
   app.add_option("--coap-silent-after", coap_silent_text,
-                 "Server: after this wall time the devices stop answering and notifying "
-                 "(observe loss tests)")
-      ->check(duration_check())
+                 "Server: [devices:]duration: after this wall time the devices (a glob over twin "
+                 "ids; default all, then the socket is no longer read) stop answering and "
+                 "notifying (observe loss tests)")
       ->group(g_coap);
 
   auto* g_load = "Load and report";
@@ -235,7 +235,9 @@ int main(int argc, char** argv) {
   if (seed_opt->count() > 0) o.seed = seed;
   if (!coap_type.empty()) o.coap_con = coap_type == "con";
   if (!coap_format.empty()) o.coap_cbor = coap_format == "cbor";
-  if (!coap_silent_text.empty()) o.coap_silent_after_s = parse_duration_s(coap_silent_text);
+  if (!coap_silent_text.empty() && !parse_silent_after(coap_silent_text, o))
+    return usage_error("--coap-silent-after '" + coap_silent_text +
+                       "': not [devices:]duration (e.g. 10s, motor-[1-3]:500ms)");
   if (!timestamps.empty()) o.timestamps = *SimOptions::parse_timestamps(timestamps);
   for (const auto& g : gens) {
     auto r = parse_gen_option(g);

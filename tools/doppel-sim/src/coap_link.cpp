@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 
@@ -120,15 +121,24 @@ struct CoapLink::Impl {
   Impl(CoapSettings settings, LoadReport& r, StopSignal& st)
       : s(std::move(settings)), report(r), stop(st) {}
 
-  bool silent_now() {
+  bool silence_began() {
     if (!s.silent_after_s || s.listen.empty()) return false;
     const std::chrono::duration<double> up = Clock::now() - started;
     if (up.count() < *s.silent_after_s) return false;
     if (!silent_announced) {
       silent_announced = true;
-      std::fprintf(stderr, "doppel-sim: coap server silent from now on (--coap-silent-after)\n");
+      std::fprintf(stderr, "doppel-sim: coap %s silent from now on (--coap-silent-after)\n",
+                   s.silent_devices.empty() ? "server" : "devices");
     }
     return true;
+  }
+  // The whole server is silent: its socket is not read any more.
+  bool silent_now() { return s.silent_devices.empty() && silence_began(); }
+  // One device is silent: its requests are not answered (a CON one gets its empty ACK from
+  // libcoap), its observers not notified.
+  bool device_silent(std::size_t device) {
+    return !s.silent_devices.empty() && device < s.silent_devices.size() &&
+           s.silent_devices[device] && silence_began();
   }
 
   void show_error(const std::string& what) {
@@ -211,6 +221,7 @@ struct CoapLink::Impl {
                          const coap_string_t* query, coap_pdu_t* response) {
     auto* res = static_cast<Resource*>(coap_resource_get_userdata(r));
     Impl& impl = *res->impl;
+    if (impl.device_silent(res->device)) return;
     std::size_t len = 0, offset = 0, total = 0;
     const std::uint8_t* data = nullptr;
     std::string body;
@@ -420,13 +431,13 @@ bool CoapLink::post(const std::string& path, const std::string& payload, int for
 
 void CoapLink::notify_telemetry(std::size_t device) {
   auto& m = *impl_;
-  if (device < m.telemetry_res.size() && !m.silent_now())
+  if (device < m.telemetry_res.size() && !m.silent_now() && !m.device_silent(device))
     coap_resource_notify_observers(m.telemetry_res[device], nullptr);
 }
 
 void CoapLink::notify_properties(std::size_t device) {
   auto& m = *impl_;
-  if (device < m.properties_res.size() && !m.silent_now())
+  if (device < m.properties_res.size() && !m.silent_now() && !m.device_silent(device))
     coap_resource_notify_observers(m.properties_res[device], nullptr);
 }
 

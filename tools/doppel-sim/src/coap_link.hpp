@@ -30,6 +30,8 @@ struct CoapSettings {
   std::size_t window = 20;               // client requests awaiting their response, at most
   double response_timeout_s = 10;        // NON requests without a response count as failed then
   std::optional<double> silent_after_s;  // server: stop answering and notifying (wall time)
+  // Which devices fall silent (by index); empty: all of them, and the socket is not even read.
+  std::vector<bool> silent_devices;
 };
 
 // A server-side answer. code is the CoAP code as class*100+detail (204 = 2.04 Changed).

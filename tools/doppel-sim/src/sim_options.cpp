@@ -322,7 +322,9 @@ std::vector<ConfigError> load_yaml_config(const std::string& path, SimOptions& o
     } else if (key == "coap-command-path") {
       r.get(v, key, o.coap_command_path);
     } else if (key == "coap-silent-after") {
-      if (r.get_duration(v, key, d)) o.coap_silent_after_s = d;
+      if (r.get(v, key, s) && !parse_silent_after(s, o))
+        r.error(v, "'coap-silent-after': '" + s +
+                       "' is not [devices:]duration (e.g. 10s, motor-[1-3]:500ms)");
     } else if (key == "generators") {
       if (!v.IsSequence()) {
         r.error(v, "'generators' must be a list of {devices: PATTERN, values: {name: spec}}");
@@ -465,6 +467,16 @@ std::vector<ConfigError> validate_options(const SimOptions& o) {
       e.push_back({"--response-topic", "'" + o.response_topic + "' has no {correlation}"});
   }
   return e;
+}
+
+bool parse_silent_after(const std::string& text, SimOptions& o) {
+  const auto colon = text.rfind(':');
+  const std::string devices = colon == std::string::npos ? "" : text.substr(0, colon);
+  const auto d = parse_duration_s(colon == std::string::npos ? text : text.substr(colon + 1));
+  if (!d) return false;
+  o.coap_silent_after_s = *d;
+  o.coap_silent_devices = devices;
+  return true;
 }
 
 std::string expand_id(const std::string& pattern, int i) {

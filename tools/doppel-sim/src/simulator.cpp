@@ -434,6 +434,10 @@ int Simulator::run_coap() {
   cs.confirmable = o_.coap_con;
   cs.window = o_.window > 0 ? o_.window : 20;
   cs.silent_after_s = o_.coap_silent_after_s;
+  if (!o_.coap_silent_devices.empty()) {
+    for (const auto& d : devices_)
+      cs.silent_devices.push_back(glob_match(o_.coap_silent_devices, d->id()));
+  }
   coap_ = std::make_unique<CoapLink>(cs, report_, stop_);
   if (!o_.coap_listen.empty()) {
     const TopicTemplate desired(o_.coap_desired_path), command(o_.coap_command_path);

@@ -189,6 +189,16 @@ TEST_F(SimCoapServer, SilentAfterStopsNotificationsAndAnswers) {
   EXPECT_EQ(get->out(), "") << "a silent device answered";
 }
 
+TEST_F(SimCoapServer, SilentAfterCanNameDevices) {
+  start({"--interval", "100ms", "--coap-silent-after", "motor-2:500ms"});
+  ASSERT_TRUE(wait_until(
+      [&] { return sim->err().find("devices silent from now on") != std::string::npos; }, 10s));
+  auto get = client({"-B", "2"}, "/twins/motor-2/telemetry");
+  EXPECT_EQ(get->out(), "") << "the silent device answered";
+  get = client({}, "/twins/motor-1/telemetry");
+  EXPECT_TRUE(json::parse(get->out()).contains("temperature")) << get->out() << get->err();
+}
+
 // A libcoap server in the test process: records each POST and answers 2.04.
 class RecordingServer {
  public:
@@ -328,7 +338,9 @@ TEST_F(SimCoapClient, NonCborTelemetryArrives) {
     EXPECT_EQ(r.type, COAP_MESSAGE_NON);
     EXPECT_EQ(r.format, 60);
     const auto doc = json::from_cbor(r.payload);
-    if (r.path.ends_with("/telemetry")) EXPECT_TRUE(doc.contains("temperature")) << doc;
+    if (r.path.ends_with("/telemetry")) {
+      EXPECT_TRUE(doc.contains("temperature")) << doc;
+    }
   }
 }
 

@@ -159,6 +159,11 @@ coap_silent_after: 10s
   EXPECT_EQ(o.coap_telemetry_path, "d/{twin}/t");
   EXPECT_EQ(o.coap_silent_after_s, 10.0);
   EXPECT_TRUE(o.uses_coap());
+  EXPECT_EQ(o.coap_silent_devices, "");
+  EXPECT_TRUE(parse_silent_after("motor-[1-3]:500ms", o));
+  EXPECT_EQ(o.coap_silent_devices, "motor-[1-3]");
+  EXPECT_EQ(o.coap_silent_after_s, 0.5);
+  EXPECT_FALSE(parse_silent_after("motor-1:soon", o));
   const auto bad = write(dir.path(), "bad.yaml", "coap_type: maybe\ncoap_format: xml\n");
   auto errors = load_yaml_config(bad, o);
   ASSERT_EQ(errors.size(), 2u);
