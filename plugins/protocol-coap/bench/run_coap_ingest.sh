@@ -2,11 +2,12 @@
 # CoAP ingest throughput through protocol-coap: starts `doppel run` with deployment.yaml (N
 # motors, memory storage, the CoAP server on a free UDP port), waits until the port answers,
 # runs doppel_coap_ingest_load against twins/motor-{i}/telemetry and stops doppel.
-#   run_coap_ingest.sh BUILD_DIR [--server doppel|coap-server] [load tool options]
+#   run_coap_ingest.sh BUILD_DIR [--server doppel|coap-server] [--tool PATH] [load tool options]
 # Load tool options: --messages N --twins M --type con|non --window W --sessions S --rate R
 # --json (see coap_ingest_load.cpp). --server coap-server runs the same load against libcoap's
 # coap-server-openssl instead (4.04 answers: the client and loopback ceiling, no Doppel).
-# Needs the targets doppel, doppel-storage-memory, doppel-protocol-coap, doppel_coap_ingest_load.
+# Needs the targets doppel, doppel-storage-memory, doppel-protocol-coap, doppel_coap_ingest_load
+# (--tool: the load tool from another build).
 set -euo pipefail
 [[ $# -ge 1 ]] || { sed -n 2,10p "$0"; exit 2; }
 build=$(cd "$1" && pwd)
@@ -16,14 +17,16 @@ src=$(cd "$here/../../.." && pwd)
 server=doppel
 twins=10
 args=()
+tool=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --server) server=$2; shift 2 ;;
+    --tool) tool=$2; shift 2 ;;
     --twins) twins=$2; args+=("$1" "$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
-tool=$(find "$build" -name doppel_coap_ingest_load -type f -perm -u+x | head -1)
+[[ -n $tool ]] || tool=$(find "$build" -name doppel_coap_ingest_load -type f -perm -u+x | head -1)
 [[ -n $tool ]] || { echo "build doppel_coap_ingest_load first"; exit 2; }
 
 dir=$(mktemp -d)
