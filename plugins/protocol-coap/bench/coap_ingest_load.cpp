@@ -9,7 +9,7 @@
 //       [--rate R] [--timeout 5] [--json]
 //
 // {i} in the URI is the twin number, 1..M, round robin. Payload: a Motor telemetry document
-// (dtmi:example:factory:Motor;1), about 80 bytes, Content-Format 50 (application/json).
+// (dtmi:example:factory:Motor;1), about 60 bytes, Content-Format 50 (application/json).
 // One thread, one libcoap context: the load generator is never the bottleneck of interest,
 // but on a shared 2-core machine it competes with the server for CPU (report it with figures).
 #include <coap3/coap.h>
