@@ -115,6 +115,7 @@ struct CoapLink::Impl {
   std::vector<std::unique_ptr<Resource>> resources;
   std::vector<coap_resource_t*> telemetry_res, properties_res;
   Clock::time_point started = Clock::now();
+  Clock::time_point deadline = Clock::time_point::max();
   bool silent_announced = false;
   int errors_shown = 0;
 
@@ -392,10 +393,11 @@ bool CoapLink::post(const std::string& path, const std::string& payload, int for
   auto& m = *impl_;
   if (m.session == nullptr) return false;
   if (wait) {
-    while (m.pending.size() >= m.s.window && !m.stop.requested()) {
+    while (m.pending.size() >= m.s.window && !m.stop.requested() && Clock::now() < m.deadline) {
       coap_io_process(m.ctx, 10);
       m.expire();
     }
+    if (m.pending.size() >= m.s.window) return false;  // stopped or out of time: not sent
   }
   coap_pdu_t* pdu =
       coap_pdu_init(m.s.confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON, COAP_REQUEST_CODE_POST,
@@ -427,6 +429,10 @@ bool CoapLink::post(const std::string& path, const std::string& payload, int for
   }
   ++m.report.published;
   return true;
+}
+
+void CoapLink::set_deadline(Clock::time_point deadline) {
+  impl_->deadline = deadline;
 }
 
 void CoapLink::notify_telemetry(std::size_t device) {

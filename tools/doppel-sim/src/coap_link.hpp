@@ -73,6 +73,8 @@ class CoapLink {
   // Client role: one POST to `path` (joined to the URI's path). With `wait`, runs the I/O
   // loop while `window` requests await their response. False when it could not be sent.
   bool post(const std::string& path, const std::string& payload, int format, bool wait);
+  // post() waits for room in the window until this time at most (--duration), then drops.
+  void set_deadline(std::chrono::steady_clock::time_point deadline);
 
   // Server role: tells the observers of `device`'s telemetry (or properties) resource.
   void notify_telemetry(std::size_t device);

@@ -305,6 +305,10 @@ void Simulator::run_loops() {
                        ? Clock::time_point::max()
                        : measured_from_ + std::chrono::duration_cast<Clock::duration>(
                                               std::chrono::duration<double>(o_.progress_s));
+  if (coap_ && o_.duration_s) {
+    coap_->set_deadline(measured_from_ + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(*o_.duration_s)));
+  }
   if (o_.rate) {
     run_paced(*o_.rate);
   } else {

@@ -356,5 +356,29 @@ TEST_F(SimCoapClient, ErrorResponsesAreCountedAsFailed) {
   EXPECT_NE(sim.err().find("POST /nowhere/motor-1: 4.04"), std::string::npos) << sim.err();
 }
 
+TEST(SimCoapClientDeadPeer, DurationEndsARunWhoseRequestsGetNoAnswer) {
+  // A UDP socket that never reads: requests vanish without an ICMP error.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  TempDir dir;
+  ChildProcess sim(
+      sim_args({"--coap", "coap://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "--count",
+                "2", "--coap-type", "non", "--rate", "0", "--duration", "1s", "-q", "--json"}),
+      dir.path(), "sim");
+  // 1 s of load, then at most 10 s waiting for responses (NON requests expire after 10 s).
+  ASSERT_EQ(sim.wait(40s), 0) << sim.err();
+  ::close(fd);
+  const auto report = last_json(sim.out());
+  EXPECT_EQ(report["acknowledged"], 0) << sim.out();
+  // The window (20) filled and stayed full: reported properties plus the telemetry sent.
+  EXPECT_EQ(report["sent"], 20) << sim.out();
+  EXPECT_EQ(report["failed"], 20) << sim.out();
+}
+
 }  // namespace
 }  // namespace doppel::sim
