@@ -284,8 +284,6 @@ int Simulator::run_mqtt() {
                  o_.broker.c_str(), error.c_str());
     return 1;
   }
-  // Measure from the first possible publish, not from connection setup; simulated time starts
-  // there too, so a slow connect does not eat into a compressed timeline.
   run_loops();
   link_->drain(std::chrono::milliseconds(static_cast<std::int64_t>(o_.drain_s * 1000)));
   finished_ = Clock::now();
@@ -293,11 +291,9 @@ int Simulator::run_mqtt() {
   return 0;
 }
 
-}  // namespace doppel::sim
-
-namespace doppel::sim {
-
 void Simulator::run_loops() {
+  // Measure from the first possible publish, not from connection setup; simulated time starts
+  // there too, so a slow connect does not eat into a compressed timeline.
   measured_from_ = Clock::now();
   started_ = measured_from_;
   sim_origin_ = started_.time_since_epoch().count();
