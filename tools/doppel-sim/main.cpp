@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app{
-      "doppel-sim: simulate N devices of a DTDL interface over MQTT.\n"
+      "doppel-sim: simulate N devices of a DTDL interface over MQTT (or CoAP: --coap, "
+      "--coap-listen).\n"
       "Each device publishes telemetry as {\"<name>\": value, ..., \"ts\": <epoch ms>}, reports\n"
       "its properties, applies desired properties (with an ack) and answers commands.\n"
       "Example:\n"
@@ -164,6 +165,42 @@ int main(int argc, char** argv) {
                  "Initial connection attempts after the first, with backoff; then exit 1")
       ->group(g_mqtt);
 
+  auto* g_coap = "CoAP (instead of MQTT)";
+  app.add_option("--coap", o.coap,
+                 "Client role: POST telemetry and reported properties to this base URI "
+                 "(coap://127.0.0.1:5683)")
+      ->group(g_coap);
+  app.add_option("--coap-listen", o.coap_listen,
+                 "Server role: serve each device's resources on HOST:PORT (port 0: any; the "
+                 "address is printed on stderr): observable telemetry and properties, PUT "
+                 "desired, POST commands/{name}")
+      ->group(g_coap);
+  std::string coap_type, coap_format, coap_silent_text;
+  app.add_option("--coap-type", coap_type,
+                 "Client requests confirmable (con, default) or not (non)")
+      ->check(CLI::IsMember({"con", "non"}))
+      ->group(g_coap);
+  app.add_option("--coap-format", coap_format,
+                 "Payloads as JSON (json, Content-Format 50, default) or CBOR (cbor, 60)")
+      ->check(CLI::IsMember({"json", "cbor"}))
+      ->group(g_coap);
+  app.add_option("--coap-telemetry-path", o.coap_telemetry_path, "Telemetry resource, with {twin}")
+      ->group(g_coap);
+  app.add_option("--coap-properties-path", o.coap_properties_path,
+                 "Reported properties resource, with {twin}")
+      ->group(g_coap);
+  app.add_option("--coap-desired-path", o.coap_desired_path,
+                 "Server: desired properties resource (PUT), with {twin}")
+      ->group(g_coap);
+  app.add_option("--coap-command-path", o.coap_command_path,
+                 "Server: command resources (POST), with {twin} and {name}")
+      ->group(g_coap);
+  app.add_option("--coap-silent-after", coap_silent_text,
+                 "Server: [devices:]duration: after this wall time the devices (a glob over twin "
+                 "ids; default all, then the socket is no longer read) stop answering and "
+                 "notifying (observe loss tests)")
+      ->group(g_coap);
+
   auto* g_load = "Load and report";
   app.add_option("--rate", o.rate,
                  "Load mode: total telemetry messages per second over all devices, round robin "
@@ -196,6 +233,11 @@ int main(int argc, char** argv) {
   if (duration) o.duration_s = duration;
   if (report_interval) o.report_interval_s = *report_interval;
   if (seed_opt->count() > 0) o.seed = seed;
+  if (!coap_type.empty()) o.coap_con = coap_type == "con";
+  if (!coap_format.empty()) o.coap_cbor = coap_format == "cbor";
+  if (!coap_silent_text.empty() && !parse_silent_after(coap_silent_text, o))
+    return usage_error("--coap-silent-after '" + coap_silent_text +
+                       "': not [devices:]duration (e.g. 10s, motor-[1-3]:500ms)");
   if (!timestamps.empty()) o.timestamps = *SimOptions::parse_timestamps(timestamps);
   for (const auto& g : gens) {
     auto r = parse_gen_option(g);
@@ -248,9 +290,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (!o.quiet) {
-    std::fprintf(stderr, "doppel-sim: %d device(s) of %s (%s ... ), seed %llu, broker %s\n",
-                 o.count, o.model.c_str(), devices.devices.front()->id().c_str(),
-                 static_cast<unsigned long long>(*o.seed), o.broker.c_str());
+    const std::string peer =
+        !o.uses_coap()
+            ? "broker " + o.broker
+            : (o.coap.empty() ? "" : "coap " + o.coap + (o.coap_listen.empty() ? "" : ", ")) +
+                  (o.coap_listen.empty() ? "" : "coap server " + o.coap_listen);
+    std::fprintf(stderr, "doppel-sim: %d device(s) of %s (%s ... ), seed %llu, %s\n", o.count,
+                 o.model.c_str(), devices.devices.front()->id().c_str(),
+                 static_cast<unsigned long long>(*o.seed), peer.c_str());
   }
   Simulator sim(o, std::move(devices.devices));
   std::thread([&sim, signals] {

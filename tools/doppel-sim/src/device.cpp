@@ -16,6 +16,13 @@ using model::SchemaKind;
 Device::Device(std::string id, double interval_s, const model::PayloadValidator& validator)
     : id_(std::move(id)), interval_s_(interval_s), validator_(validator) {}
 
+std::vector<std::string> Device::command_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, response] : commands_)
+    names.push_back(name);
+  return names;
+}
+
 void Device::set_command(const std::string& name, std::optional<std::string> response_json) {
   commands_[name] = std::move(response_json);
 }

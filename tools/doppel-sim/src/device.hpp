@@ -57,6 +57,8 @@ class Device {
   // The response to send for a command (JSON text), nullopt when the device stays silent.
   // `known` is false when the model has no such command.
   std::optional<std::string> command_response(const std::string& name, bool& known) const;
+  // Every command of the interface ("component/name" in components).
+  std::vector<std::string> command_names() const;
 
   const std::vector<Value>& telemetry() const { return telemetry_; }
   const std::vector<Value>& properties() const { return properties_; }

@@ -293,6 +293,38 @@ std::vector<ConfigError> load_yaml_config(const std::string& path, SimOptions& o
       r.get(v, key, o.buffer);
     } else if (key == "connect-retries") {
       r.get(v, key, o.connect_retries);
+    } else if (key == "coap") {
+      r.get(v, key, o.coap);
+    } else if (key == "coap-listen") {
+      r.get(v, key, o.coap_listen);
+    } else if (key == "coap-type") {
+      if (r.get(v, key, s)) {
+        if (s == "con" || s == "non") {
+          o.coap_con = s == "con";
+        } else {
+          r.error(v, "'coap-type' must be con or non");
+        }
+      }
+    } else if (key == "coap-format") {
+      if (r.get(v, key, s)) {
+        if (s == "json" || s == "cbor") {
+          o.coap_cbor = s == "cbor";
+        } else {
+          r.error(v, "'coap-format' must be json or cbor");
+        }
+      }
+    } else if (key == "coap-telemetry-path") {
+      r.get(v, key, o.coap_telemetry_path);
+    } else if (key == "coap-properties-path") {
+      r.get(v, key, o.coap_properties_path);
+    } else if (key == "coap-desired-path") {
+      r.get(v, key, o.coap_desired_path);
+    } else if (key == "coap-command-path") {
+      r.get(v, key, o.coap_command_path);
+    } else if (key == "coap-silent-after") {
+      if (r.get(v, key, s) && !parse_silent_after(s, o))
+        r.error(v, "'coap-silent-after': '" + s +
+                       "' is not [devices:]duration (e.g. 10s, motor-[1-3]:500ms)");
     } else if (key == "generators") {
       if (!v.IsSequence()) {
         r.error(v, "'generators' must be a list of {devices: PATTERN, values: {name: spec}}");
@@ -402,6 +434,28 @@ std::vector<ConfigError> validate_options(const SimOptions& o) {
     if (has(t.topic, "+") || has(t.topic, "#"))
       e.push_back({t.option, "'" + t.topic + "' must not contain wildcards"});
   }
+  if (o.uses_coap()) {
+    const struct {
+      const char* option;
+      const std::string& path;
+    } paths[] = {{"--coap-telemetry-path", o.coap_telemetry_path},
+                 {"--coap-properties-path", o.coap_properties_path},
+                 {"--coap-desired-path", o.coap_desired_path},
+                 {"--coap-command-path", o.coap_command_path}};
+    for (const auto& p : paths) {
+      if (!has(p.path, "{twin}") && o.count > 1)
+        e.push_back({p.option, "'" + p.path + "' has no {twin}"});
+    }
+    if (!has(o.coap_command_path, "{name}"))
+      e.push_back({"--coap-command-path", "'" + o.coap_command_path + "' has no {name}"});
+    if (!o.coap.empty() && o.coap.rfind("coap://", 0) != 0)
+      e.push_back({"--coap", "'" + o.coap + "' must be a coap:// URI"});
+    if (!o.coap_listen.empty() && o.coap_listen.find(':') == std::string::npos)
+      e.push_back({"--coap-listen", "'" + o.coap_listen + "' is not HOST:PORT"});
+    if (o.coap_silent_after_s && o.coap_listen.empty())
+      e.push_back({"--coap-silent-after", "needs --coap-listen (the device side)"});
+    return e;  // the MQTT topics are not used
+  }
   const std::string command = o.effective_command_topic();
   if (!has(command, "{twin}")) e.push_back({"--command-topic", "'" + command + "' has no {twin}"});
   if (!has(command, "{name}")) e.push_back({"--command-topic", "'" + command + "' has no {name}"});
@@ -413,6 +467,16 @@ std::vector<ConfigError> validate_options(const SimOptions& o) {
       e.push_back({"--response-topic", "'" + o.response_topic + "' has no {correlation}"});
   }
   return e;
+}
+
+bool parse_silent_after(const std::string& text, SimOptions& o) {
+  const auto colon = text.rfind(':');
+  const std::string devices = colon == std::string::npos ? "" : text.substr(0, colon);
+  const auto d = parse_duration_s(colon == std::string::npos ? text : text.substr(colon + 1));
+  if (!d) return false;
+  o.coap_silent_after_s = *d;
+  o.coap_silent_devices = devices;
+  return true;
 }
 
 std::string expand_id(const std::string& pattern, int i) {

@@ -77,6 +77,19 @@ struct SimOptions {
   std::vector<GenRule> generators;
   std::vector<RespondRule> responds;
 
+  // CoAP instead of MQTT (either or both roles; see coap_link.hpp).
+  std::string coap;         // client: telemetry and reported properties POSTed to this URI
+  std::string coap_listen;  // server: HOST:PORT with the devices' resources
+  bool coap_con = true;     // --coap-type con|non
+  bool coap_cbor = false;   // --coap-format json|cbor
+  std::string coap_telemetry_path = "twins/{twin}/telemetry";
+  std::string coap_properties_path = "twins/{twin}/properties";
+  std::string coap_desired_path = "twins/{twin}/desired";
+  std::string coap_command_path = "twins/{twin}/commands/{name}";
+  std::optional<double> coap_silent_after_s;  // server: stop answering and notifying
+  std::string coap_silent_devices;            // glob; empty: the whole server
+  bool uses_coap() const { return !coap.empty() || !coap_listen.empty(); }
+
   std::string effective_command_topic() const;
 };
 
@@ -99,6 +112,10 @@ std::vector<ConfigError> load_yaml_config(const std::string& path, SimOptions& o
 
 // Cross-field checks that need no model (topics carry their placeholders, ranges, ...).
 std::vector<ConfigError> validate_options(const SimOptions& options);
+
+// Parses "[devices:]duration" (--coap-silent-after) into `options`; false when the duration
+// is not one.
+bool parse_silent_after(const std::string& text, SimOptions& options);
 
 // "motor-{i}" with i = 7 -> "motor-7"; "{i:03}" pads with zeros.
 std::string expand_id(const std::string& pattern, int i);

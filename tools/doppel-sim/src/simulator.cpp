@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <queue>
+
+#include "cbor.hpp"
 
 namespace doppel::sim {
 
@@ -21,7 +24,16 @@ Simulator::Simulator(const SimOptions& options, std::vector<std::unique_ptr<Devi
     by_id_[d->id()] = d.get();
     by_desired_topic_[desired_topic_.expand({{"twin", d->id()}})] = d.get();
     telemetry_topics_.push_back(telemetry_topic_.expand({{"twin", d->id()}}));
+    coap_telemetry_paths_.push_back(
+        TopicTemplate(options.coap_telemetry_path).expand({{"twin", d->id()}}));
+    coap_properties_paths_.push_back(
+        TopicTemplate(options.coap_properties_path).expand({{"twin", d->id()}}));
   }
+  last_telemetry_.resize(devices_.size());
+}
+
+bool Simulator::wait_until(Clock::time_point deadline) {
+  return coap_ ? coap_->process_until(deadline) : stop_.sleep_until(deadline);
 }
 
 double Simulator::sim_seconds() const {
@@ -42,7 +54,10 @@ std::int64_t Simulator::timestamp_ms() const {
 LoadReport::Snapshot Simulator::snapshot() const {
   const auto end = finished_ == Clock::time_point{} ? Clock::now() : finished_;
   const std::chrono::duration<double> elapsed = end - measured_from_;
-  return report_.snapshot(o_.qos, measured_from_ == Clock::time_point{} ? 0 : elapsed.count());
+  // CoAP requests complete with their response, CON or NON: the report counts those like
+  // QoS 1 acknowledgements. A server only (notifications) is counted like QoS 0.
+  const int qos = o_.uses_coap() ? (o_.coap.empty() ? 0 : 1) : o_.qos;
+  return report_.snapshot(qos, measured_from_ == Clock::time_point{} ? 0 : elapsed.count());
 }
 
 void Simulator::handle_message(const InboundMessage& msg) {
@@ -106,6 +121,17 @@ void Simulator::handle_command(Device& device, const std::string& name,
 
 void Simulator::publish_reported_all() {
   const double t = sim_seconds();
+  if (coap_) {
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      if (!o_.coap.empty()) {
+        if (auto doc = devices_[i]->reported_json(t))
+          coap_->post(coap_properties_paths_[i], coap_body(*doc),
+                      o_.coap_cbor ? kCoapFormatCbor : kCoapFormatJson, false);
+      }
+      coap_->notify_properties(i);
+    }
+    return;
+  }
   for (auto& d : devices_) {
     if (auto doc = d->reported_json(t))
       link_->publish(reported_topic_.expand({{"twin", d->id()}}), *doc, o_.qos, false);
@@ -116,6 +142,20 @@ void Simulator::publish_telemetry(std::size_t index) {
   Device& device = *devices_[index];
   std::optional<std::int64_t> ts;
   if (o_.timestamps != SimOptions::Timestamps::kNone) ts = timestamp_ms();
+  if (coap_) {
+    last_telemetry_[index] = device.telemetry_json(sim_seconds(), ts);
+    bool sent = true;
+    if (!o_.coap.empty()) {
+      sent = coap_->post(coap_telemetry_paths_[index], coap_body(last_telemetry_[index]),
+                         o_.coap_cbor ? kCoapFormatCbor : kCoapFormatJson, true);
+    }
+    if (!o_.coap_listen.empty()) {
+      coap_->notify_telemetry(index);
+      coap_->process_until(Clock::now());  // sends the notifications without waiting
+    }
+    if (sent) ++report_.telemetry;
+    return;
+  }
   if (link_->publish(telemetry_topics_[index], device.telemetry_json(sim_seconds(), ts), o_.qos,
                      true))
     ++report_.telemetry;
@@ -164,7 +204,7 @@ void Simulator::run_scheduled() {
   while (!stop_.requested() && !limits_reached()) {
     auto due = queue.top();
     const auto wake = std::min({due.at, next_report, deadline, next_progress_});
-    if (wake > Clock::now() && !stop_.sleep_until(wake)) break;
+    if (wake > Clock::now() && !wait_until(wake)) break;
     maybe_progress();
     if (Clock::now() >= next_report) {
       publish_reported_all();
@@ -195,7 +235,7 @@ void Simulator::run_paced(double rate) {
       if (tokens < 1) {
         maybe_progress();
         const auto wait = std::chrono::duration<double>((1 - tokens) / rate);
-        if (!stop_.sleep_until(now + std::chrono::duration_cast<Clock::duration>(wait))) break;
+        if (!wait_until(now + std::chrono::duration_cast<Clock::duration>(wait))) break;
         continue;
       }
       tokens -= 1;
@@ -207,6 +247,10 @@ void Simulator::run_paced(double rate) {
 }
 
 int Simulator::run() {
+  return o_.uses_coap() ? run_coap() : run_mqtt();
+}
+
+int Simulator::run_mqtt() {
   LinkSettings ls;
   ls.broker = o_.broker;
   ls.client_id = o_.client_id.empty() ? "doppel-sim-" + std::to_string(::getpid()) : o_.client_id;
@@ -240,6 +284,14 @@ int Simulator::run() {
                  o_.broker.c_str(), error.c_str());
     return 1;
   }
+  run_loops();
+  link_->drain(std::chrono::milliseconds(static_cast<std::int64_t>(o_.drain_s * 1000)));
+  finished_ = Clock::now();
+  link_->disconnect();
+  return 0;
+}
+
+void Simulator::run_loops() {
   // Measure from the first possible publish, not from connection setup; simulated time starts
   // there too, so a slow connect does not eat into a compressed timeline.
   measured_from_ = Clock::now();
@@ -249,14 +301,178 @@ int Simulator::run() {
                        ? Clock::time_point::max()
                        : measured_from_ + std::chrono::duration_cast<Clock::duration>(
                                               std::chrono::duration<double>(o_.progress_s));
+  if (coap_ && o_.duration_s) {
+    coap_->set_deadline(measured_from_ + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(*o_.duration_s)));
+  }
   if (o_.rate) {
     run_paced(*o_.rate);
   } else {
     run_scheduled();
   }
-  link_->drain(std::chrono::milliseconds(static_cast<std::int64_t>(o_.drain_s * 1000)));
+}
+
+std::string Simulator::coap_body(const std::string& json_text) const {
+  if (!o_.coap_cbor) return json_text;
+  return cbor_encode(nlohmann::json::parse(json_text));
+}
+
+CoapReply Simulator::coap_get_telemetry(std::size_t index) {
+  if (last_telemetry_[index].empty()) {
+    std::optional<std::int64_t> ts;
+    if (o_.timestamps != SimOptions::Timestamps::kNone) ts = timestamp_ms();
+    last_telemetry_[index] = devices_[index]->telemetry_json(sim_seconds(), ts);
+  }
+  return {205, coap_body(last_telemetry_[index]), o_.coap_cbor ? kCoapFormatCbor : kCoapFormatJson};
+}
+
+CoapReply Simulator::coap_get_properties(std::size_t index) {
+  auto doc = devices_[index]->reported_json(sim_seconds());
+  return {205, coap_body(doc.value_or("{}")), o_.coap_cbor ? kCoapFormatCbor : kCoapFormatJson};
+}
+
+// Any JSON is accepted (the plugin decides the exact shape): the simulator's own
+// {"name", "component"?, "value", "version"} and a patch {"<property>": value, ...,
+// "<component>": {"<property>": value}, "version": N}. Properties the model does not have or
+// values it refuses are logged and counted; the answer is 2.04 with {"version": N} when the
+// request carried a numeric version.
+CoapReply Simulator::coap_desired(std::size_t index, const std::string& payload) {
+  using json = nlohmann::json;
+  Device& device = *devices_[index];
+  const json doc = json::parse(payload, nullptr, false);
+  if (doc.is_discarded()) return {400, R"({"error":"the payload is not JSON"})", kCoapFormatJson};
+  const double t = sim_seconds();
+  std::vector<std::string> reported;
+  auto apply = [&](const json& message) {
+    auto r = device.apply_desired(message.dump(), t);
+    if (r.ok) {
+      ++report_.desired_applied;
+      reported.push_back(r.reported_json);
+    } else {
+      ++report_.desired_rejected;
+      std::fprintf(stderr, "doppel-sim: %s: desired value refused: %s\n", device.id().c_str(),
+                   r.error.c_str());
+    }
+    return r.ok;
+  };
+  const json* version = nullptr;
+  if (doc.is_object()) {
+    for (const char* key : {"version", "$version"}) {
+      if (auto it = doc.find(key); it != doc.end() && it->is_number()) {
+        version = &*it;
+        break;
+      }
+    }
+    if (doc.contains("name") && doc.contains("value")) {
+      apply(doc);
+    } else {
+      for (const auto& [key, value] : doc.items()) {
+        if (key == "version" || key == "$version" || key == "$metadata") continue;
+        json m = {{"name", key}, {"value", value}};
+        if (version != nullptr) m["version"] = *version;
+        if (device.apply_desired(m.dump(), t).ok) {
+          ++report_.desired_applied;
+          reported.push_back(device.reported_json(t).value_or("{}"));
+          continue;
+        }
+        if (value.is_object()) {  // a component's properties
+          for (const auto& [inner, v] : value.items()) {
+            json c = {{"component", key}, {"name", inner}, {"value", v}};
+            if (version != nullptr) c["version"] = *version;
+            apply(c);
+          }
+        } else {
+          apply(m);  // refused again: logged and counted this time
+        }
+      }
+    }
+  } else {
+    ++report_.desired_rejected;
+    std::fprintf(stderr, "doppel-sim: %s: desired payload is not an object: %s\n",
+                 device.id().c_str(), payload.substr(0, 200).c_str());
+  }
+  if (!reported.empty()) {
+    // The device reports what it applied, like over MQTT, and tells its observers.
+    if (!o_.coap.empty()) {
+      for (const auto& r : reported)
+        coap_->post(coap_properties_paths_[index], coap_body(r),
+                    o_.coap_cbor ? kCoapFormatCbor : kCoapFormatJson, false);
+    }
+    coap_->notify_properties(index);
+  }
+  return {204, version != nullptr ? json{{"version", *version}}.dump() : std::string(),
+          kCoapFormatJson};
+}
+
+CoapReply Simulator::coap_command(std::size_t index, const std::string& name,
+                                  const std::string& payload) {
+  Device& device = *devices_[index];
+  if (!payload.empty() && nlohmann::json::parse(payload, nullptr, false).is_discarded()) {
+    ++report_.commands_bad;
+    return {400, R"({"error":"the request payload is not JSON"})", kCoapFormatJson};
+  }
+  bool known = false;
+  auto response = device.command_response(name, known);
+  if (!known) {
+    ++report_.commands_bad;
+    return {404, R"({"error":"unknown command"})", kCoapFormatJson};
+  }
+  if (!response) {
+    ++report_.commands_ignored;  // --no-respond: a dead device
+    CoapReply silent;
+    silent.silent = true;
+    return silent;
+  }
+  ++report_.commands_answered;
+  return {204, *response, kCoapFormatJson};
+}
+
+int Simulator::run_coap() {
+  CoapSettings cs;
+  cs.uri = o_.coap;
+  cs.listen = o_.coap_listen;
+  cs.confirmable = o_.coap_con;
+  cs.window = o_.window > 0 ? o_.window : 20;
+  cs.silent_after_s = o_.coap_silent_after_s;
+  if (!o_.coap_silent_devices.empty()) {
+    for (const auto& d : devices_)
+      cs.silent_devices.push_back(glob_match(o_.coap_silent_devices, d->id()));
+  }
+  coap_ = std::make_unique<CoapLink>(cs, report_, stop_);
+  if (!o_.coap_listen.empty()) {
+    const TopicTemplate desired(o_.coap_desired_path), command(o_.coap_command_path);
+    std::vector<CoapDevicePaths> paths;
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      const auto& id = devices_[i]->id();
+      CoapDevicePaths p{
+          coap_telemetry_paths_[i], coap_properties_paths_[i], desired.expand({{"twin", id}}), {}};
+      for (const auto& name : devices_[i]->command_names())
+        p.commands.emplace_back(name, command.expand({{"twin", id}, {"name", name}}));
+      paths.push_back(std::move(p));
+    }
+    CoapServerHandlers h;
+    h.telemetry = [this](std::size_t i) { return coap_get_telemetry(i); };
+    h.properties = [this](std::size_t i) { return coap_get_properties(i); };
+    h.desired = [this](std::size_t i, const std::string& p) { return coap_desired(i, p); };
+    h.command = [this](std::size_t i, const std::string& n, const std::string& p) {
+      return coap_command(i, n, p);
+    };
+    coap_->set_server(std::move(h), std::move(paths));
+  }
+  started_ = Clock::now();
+  sim_origin_ = started_.time_since_epoch().count();
+  started_epoch_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string error;
+  if (!coap_->start(error)) {
+    std::fprintf(stderr, "doppel-sim: error: %s\n", error.c_str());
+    return 1;
+  }
+  publish_reported_all();
+  run_loops();
+  coap_->drain(std::chrono::milliseconds(static_cast<std::int64_t>(o_.drain_s * 1000)));
   finished_ = Clock::now();
-  link_->disconnect();
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coap_link.hpp"
 #include "device.hpp"
 #include "load_report.hpp"
 #include "mqtt_link.hpp"
@@ -45,6 +46,16 @@ class Simulator {
   bool limits_reached() const;
   void maybe_progress();
   double sim_seconds() const;
+  // Sleeps until `deadline`, running the CoAP I/O loop meanwhile; false on a stop request.
+  bool wait_until(Clock::time_point deadline);
+  int run_mqtt();
+  int run_coap();
+  void run_loops();
+  std::string coap_body(const std::string& json_text) const;
+  CoapReply coap_get_telemetry(std::size_t index);
+  CoapReply coap_get_properties(std::size_t index);
+  CoapReply coap_desired(std::size_t index, const std::string& payload);
+  CoapReply coap_command(std::size_t index, const std::string& name, const std::string& payload);
   std::int64_t timestamp_ms() const;
 
   const SimOptions& o_;
@@ -58,7 +69,10 @@ class Simulator {
   LoadReport report_;
   StopSignal stop_;
   std::unique_ptr<MqttLink> link_;
-  Clock::time_point started_{};  // simulated time 0 (run thread only)
+  std::unique_ptr<CoapLink> coap_;  // instead of link_ with --coap / --coap-listen
+  std::vector<std::string> coap_telemetry_paths_, coap_properties_paths_;
+  std::vector<std::string> last_telemetry_;  // per device: the JSON text of the last sample
+  Clock::time_point started_{};              // simulated time 0 (run thread only)
   // The same, for the MQTT thread (reported properties on reconnect).
   std::atomic<Clock::rep> sim_origin_{0};
   Clock::time_point measured_from_{};  // report and limits: from the first possible publish

@@ -141,6 +141,56 @@ TEST(Validate, CrossFieldRules) {
   EXPECT_EQ(errors[1].where, "--model");
 }
 
+TEST(YamlConfig, CoapKeys) {
+  testing::TempDir dir;
+  const auto path = write(dir.path(), "coap.yaml", R"(coap: coap://127.0.0.1:5683
+coap_listen: "127.0.0.1:0"
+coap_type: non
+coap_format: cbor
+coap_telemetry_path: "d/{twin}/t"
+coap_silent_after: 10s
+)");
+  SimOptions o;
+  EXPECT_TRUE(load_yaml_config(path, o).empty());
+  EXPECT_EQ(o.coap, "coap://127.0.0.1:5683");
+  EXPECT_EQ(o.coap_listen, "127.0.0.1:0");
+  EXPECT_FALSE(o.coap_con);
+  EXPECT_TRUE(o.coap_cbor);
+  EXPECT_EQ(o.coap_telemetry_path, "d/{twin}/t");
+  EXPECT_EQ(o.coap_silent_after_s, 10.0);
+  EXPECT_TRUE(o.uses_coap());
+  EXPECT_EQ(o.coap_silent_devices, "");
+  EXPECT_TRUE(parse_silent_after("motor-[1-3]:500ms", o));
+  EXPECT_EQ(o.coap_silent_devices, "motor-[1-3]");
+  EXPECT_EQ(o.coap_silent_after_s, 0.5);
+  EXPECT_FALSE(parse_silent_after("motor-1:soon", o));
+  const auto bad = write(dir.path(), "bad.yaml", "coap_type: maybe\ncoap_format: xml\n");
+  auto errors = load_yaml_config(bad, o);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].format(), bad + ":1:12: 'coap-type' must be con or non");
+  EXPECT_EQ(errors[1].format(), bad + ":2:14: 'coap-format' must be json or cbor");
+}
+
+TEST(Validate, CoapRules) {
+  SimOptions o;
+  o.models = {"m"};
+  o.model = "dtmi:x;1";
+  o.count = 2;
+  o.id = "m-{i}";
+  o.coap = "http://x";
+  o.coap_command_path = "twins/{twin}/commands";
+  o.coap_silent_after_s = 1;
+  auto errors = validate_options(o);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].format(), "--coap-command-path: 'twins/{twin}/commands' has no {name}");
+  EXPECT_EQ(errors[1].format(), "--coap: 'http://x' must be a coap:// URI");
+  EXPECT_EQ(errors[2].where, "--coap-silent-after");
+  o.coap = "coap://127.0.0.1:5683";
+  o.coap_command_path = "twins/{twin}/commands/{name}";
+  o.coap_silent_after_s.reset();
+  EXPECT_TRUE(validate_options(o).empty());
+}
+
 TEST(Ids, ExpandAndGlob) {
   EXPECT_EQ(expand_id("motor-{i}", 7), "motor-7");
   EXPECT_EQ(expand_id("line/{i:03}/m", 7), "line/007/m");
