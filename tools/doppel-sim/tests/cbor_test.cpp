@@ -76,7 +76,9 @@ TEST(Cbor, Rfc8949AppendixAFloatsInTheShortestExactWidth) {
     std::string out;
     cbor_append_double(out, v.value);
     EXPECT_EQ(hex(out), v.encoded) << v.value;
-    if (std::isfinite(v.value)) EXPECT_EQ(hex(cbor_encode(json(v.value))), v.encoded) << v.value;
+    if (std::isfinite(v.value)) {
+      EXPECT_EQ(hex(cbor_encode(json(v.value))), v.encoded) << v.value;
+    }
   }
 }
 
