@@ -310,7 +310,12 @@ Status path_of(const ConfigNode& node, std::string_view what,
 }
 
 bool coap_uri(std::string_view uri) {
-  return uri.rfind("coap://", 0) == 0 && uri.size() > 7;
+  return (uri.rfind("coap://", 0) == 0 && uri.size() > 7) ||
+         (uri.rfind("coaps://", 0) == 0 && uri.size() > 8);
+}
+
+bool secure_uri(std::string_view uri) {
+  return uri.rfind("coaps://", 0) == 0;
 }
 
 }  // namespace
@@ -386,8 +391,9 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       fail("observe must be a list of {uri, topic, mode, interval, reregister_after}", l);
     for (std::size_t i = 0; l.type() == Type::kList && i < l.size(); ++i) {
       const ConfigNode& o = l.at(i);
-      if (Status s = known_keys(o, "observe[" + std::to_string(i) + "]",
-                                {"uri", "topic", "mode", "interval", "reregister_after"});
+      if (Status s =
+              known_keys(o, "observe[" + std::to_string(i) + "]",
+                         {"uri", "topic", "mode", "interval", "reregister_after", "identity"});
           !s) {
         errors.push_back(s);
         continue;
@@ -399,7 +405,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       else if (Status s = string_of(n, "observe uri", oc.uri); !s)
         errors.push_back(s);
       else if (!coap_uri(oc.uri))
-        fail("observe uri '" + oc.uri + "' must start with coap://", n);
+        fail("observe uri '" + oc.uri + "' must start with coap:// (or coaps://)", n);
       if (const ConfigNode& n = o.get("topic"); n.missing())
         fail(
             "observe entries need topic: the path the ingest routes map, e.g. "
@@ -418,6 +424,13 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       }
       if (const ConfigNode& n = o.get("interval"); !n.missing())
         check(duration_of(n, "observe interval", oc.interval));
+      if (const ConfigNode& n = o.get("identity"); !n.missing())
+        check(string_of(n, "observe identity", oc.identity));
+      if (secure_uri(oc.uri) != !oc.identity.empty())
+        fail(
+            "a coaps:// uri needs identity: (a line of dtls.psk_file), and identity: needs "
+            "coaps://",
+            o);
       if (const ConfigNode& n = o.get("reregister_after"); !n.missing()) {
         check(duration_of(n, "observe reregister_after", oc.reregister_after));
         if (oc.mode == ObserveMode::kPoll)
@@ -431,11 +444,14 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       fail("devices must be a list of {twins: \"motor-*\", uri: coap://host:port}", l);
     for (std::size_t i = 0; l.type() == Type::kList && i < l.size(); ++i) {
       const ConfigNode& o = l.at(i);
-      if (Status s = known_keys(o, "devices[" + std::to_string(i) + "]", {"twins", "uri"}); !s) {
+      if (Status s =
+              known_keys(o, "devices[" + std::to_string(i) + "]", {"twins", "uri", "identity"});
+          !s) {
         errors.push_back(s);
         continue;
       }
       DeviceConfig dc;
+      dc.where = o.where();
       if (const ConfigNode& n = o.get("twins"); n.missing())
         fail("devices entries need twins: ids or prefixes (\"motor-*\")", o);
       else
@@ -445,7 +461,15 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       else if (Status s = string_of(n, "devices uri", dc.uri); !s)
         errors.push_back(s);
       else if (!coap_uri(dc.uri) || dc.uri.find_first_of("?#") != std::string::npos)
-        fail("devices uri '" + dc.uri + "' must be coap://host:port[/path-prefix]", n);
+        fail("devices uri '" + dc.uri + "' must be coap://host:port[/path-prefix] (or coaps://)",
+             n);
+      if (const ConfigNode& n = o.get("identity"); !n.missing())
+        check(string_of(n, "devices identity", dc.identity));
+      if (secure_uri(dc.uri) != !dc.identity.empty())
+        fail(
+            "a coaps:// uri needs identity: (a line of dtls.psk_file), and identity: needs "
+            "coaps://",
+            o);
       while (!dc.uri.empty() && dc.uri.back() == '/')
         dc.uri.pop_back();
       cfg.devices.push_back(std::move(dc));
@@ -480,6 +504,16 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
         check(duration_of(n, "commands.timeout", cfg.commands.timeout));
     }
   }
+  bool client_identity = false;
+  for (const ObserveConfig& o : cfg.observe)
+    client_identity |= !o.identity.empty();
+  for (const DeviceConfig& d : cfg.devices)
+    client_identity |= !d.identity.empty();
+  if (client_identity && cfg.dtls.psk_file.empty())
+    fail(
+        "coaps:// devices need dtls: {psk_file: ...} for their identities' keys (add "
+        "listen: \"\" to the dtls block if Doppel should not serve coaps itself)",
+        c);
   if ((cfg.desired.enabled || cfg.commands.enabled) && cfg.devices.empty())
     fail(
         "desired/commands need devices: [{twins: \"motor-*\", uri: coap://host:port}] so Doppel "

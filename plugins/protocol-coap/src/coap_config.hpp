@@ -55,13 +55,16 @@ struct ObserveConfig {
   ObserveMode mode = ObserveMode::kObserve;
   sdk::Duration interval = 10 * sdk::kSecond;          // poll period
   sdk::Duration reregister_after = 60 * sdk::kSecond;  // observe: silent this long -> new GET
-  std::string where;                                   // for logs
+  std::string identity;  // coaps://: the dtls.psk_file identity (and key) Doppel uses
+  std::string where;     // for errors
 };
 
 // Downlink: where a twin's device is.
 struct DeviceConfig {
-  std::string twins;  // patterns as in twin_matches
-  std::string uri;    // coap://host:port (a path prefix is allowed)
+  std::string twins;     // patterns as in twin_matches
+  std::string uri;       // coap://host:port or coaps:// (a path prefix is allowed)
+  std::string identity;  // coaps://: the dtls.psk_file identity (and key) Doppel uses
+  std::string where;
 };
 
 struct DesiredConfig {

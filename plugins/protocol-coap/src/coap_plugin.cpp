@@ -286,6 +286,9 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     CoapPlugin* self = plugin_of(session);
     if (!self) return 0;
     if (event == COAP_EVENT_DTLS_ERROR) {
+      // A client session to a device is not used again: the next request opens a new one.
+      for (auto& [key, s] : self->client_sessions_)
+        if (s == session) self->dead_sessions_.push_back(key);
       if (self->dtls_failures_) self->dtls_failures_->add();
       self->limited_.log(sdk::LogLevel::kWarn, "dtls", "coap: DTLS handshake or session failed",
                          {{"plugin", self->instance_}});
@@ -392,6 +395,17 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     coap_resource_set_userdata(any, this);
     coap_add_resource(ctx_coap_, any);
 
+    // Every identity Doppel uses as a client must be in the PSK file.
+    for (const ObserveConfig& o : cfg_.observe)
+      if (!o.identity.empty() && !psk_entry(o.identity))
+        return Status(StatusCode::kFailedPrecondition,
+                      "observe identity '" + o.identity + "' is not in " + cfg_.dtls.psk_file,
+                      o.where);
+    for (const DeviceConfig& d : cfg_.devices)
+      if (!d.identity.empty() && !psk_entry(d.identity))
+        return Status(StatusCode::kFailedPrecondition,
+                      "devices identity '" + d.identity + "' is not in " + cfg_.dtls.psk_file,
+                      d.where);
     // Client mode targets.
     for (const ObserveConfig& o : cfg_.observe) {
       Target t;
@@ -439,6 +453,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       for (auto& [key, s] : client_sessions_)
         coap_session_release(s);
       client_sessions_.clear();
+      dead_sessions_.clear();
       {
         std::lock_guard lock(g_registry_mutex);
         g_registry.erase(ctx_coap_);
@@ -500,6 +515,12 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       }
     }
     release_later_.clear();
+    for (const std::string& key : dead_sessions_)
+      if (auto it = client_sessions_.find(key); it != client_sessions_.end()) {
+        coap_session_release(it->second);
+        client_sessions_.erase(it);
+      }
+    dead_sessions_.clear();
     for (Completion& c : completions) {
       coap_bin_const_t token{c.token.size(), reinterpret_cast<const std::uint8_t*>(c.token.data())};
       coap_async_t* async = coap_find_async(c.session, token);
@@ -625,15 +646,42 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
 
   // ---- client sessions --------------------------------------------------------------------------
 
-  coap_session_t* client_session(const std::string& host, std::uint16_t port, Status& error) {
-    std::string key = host + "|" + std::to_string(port);
+  const PskEntry* psk_entry(const std::string& identity) const {
+    for (const PskEntry& e : psk_)
+      if (e.identity == identity) return &e;
+    return nullptr;
+  }
+
+  // A session to a device, reused per host, port and identity ("" identity: plain UDP).
+  coap_session_t* client_session(const std::string& host, std::uint16_t port,
+                                 const std::string& identity, Status& error) {
+    const bool secure = !identity.empty();
+    std::string key = host + "|" + std::to_string(port) + "|" + identity;
     if (auto it = client_sessions_.find(key); it != client_sessions_.end()) return it->second;
     coap_address_t dst;
-    if (Status s = resolve(host, port ? port : COAP_DEFAULT_PORT, false, dst); !s) {
+    if (Status s = resolve(host, port ? port : (secure ? COAPS_DEFAULT_PORT : COAP_DEFAULT_PORT),
+                           false, dst);
+        !s) {
       error = s;
       return nullptr;
     }
-    coap_session_t* s = coap_new_client_session(ctx_coap_, nullptr, &dst, COAP_PROTO_UDP);
+    coap_session_t* s = nullptr;
+    if (secure) {
+      const PskEntry* e = psk_entry(identity);
+      if (!e) {
+        error = Status(StatusCode::kFailedPrecondition,
+                       "identity '" + identity + "' is not in dtls.psk_file");
+        return nullptr;
+      }
+      coap_dtls_cpsk_t cpsk{};
+      cpsk.version = COAP_DTLS_CPSK_SETUP_VERSION;
+      cpsk.psk_info.identity = {e->identity.size(),
+                                reinterpret_cast<const std::uint8_t*>(e->identity.data())};
+      cpsk.psk_info.key = {e->key.size(), reinterpret_cast<const std::uint8_t*>(e->key.data())};
+      s = coap_new_client_session_psk2(ctx_coap_, nullptr, &dst, COAP_PROTO_DTLS, &cpsk);
+    } else {
+      s = coap_new_client_session(ctx_coap_, nullptr, &dst, COAP_PROTO_UDP);
+    }
     if (!s) {
       error = sdk::unavailable("cannot open a CoAP session to " + host);
       return nullptr;
@@ -688,7 +736,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
   void request_target(std::size_t index) {
     Target& t = targets_[index];
     Status error;
-    coap_session_t* session = client_session(t.host, t.port, error);
+    coap_session_t* session = client_session(t.host, t.port, t.cfg.identity, error);
     if (!session) {
       limited_.log(sdk::LogLevel::kWarn, "observe-session:" + t.cfg.uri,
                    "coap: cannot reach an observed device",
@@ -796,6 +844,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     sdk::OutboundKind kind;
     std::string host;
     std::uint16_t port;
+    std::string identity;  // coaps: the PSK identity
     std::string path;
     bool post;
     std::string payload;
@@ -844,6 +893,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     t.kind = m.kind;
     t.host.assign(reinterpret_cast<const char*>(uri.host.s), uri.host.length);
     t.port = uri.port;
+    t.identity = device->identity;
     std::string prefix(reinterpret_cast<const char*>(uri.path.s), uri.path.length);
     sdk::Duration timeout;
     if (desired) {
@@ -876,7 +926,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
 
   void start_send(SendTask& t) {
     Status error;
-    coap_session_t* session = client_session(t.host, t.port, error);
+    coap_session_t* session = client_session(t.host, t.port, t.identity, error);
     if (!session) return complete(t.done, error);
     std::string token;
     coap_pdu_t* pdu =
@@ -1002,6 +1052,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
   std::unordered_map<std::string, std::size_t> tokens_;  // observe / poll token -> target
   std::unordered_map<std::string, Request> requests_;    // downlink token -> request
   std::map<std::string, coap_session_t*> client_sessions_;
+  std::vector<std::string> dead_sessions_;        // client sessions that failed, dropped in drain()
   std::multiset<coap_session_t*> held_sessions_;  // referenced while the core works
   std::vector<coap_session_t*> release_later_;
 };

@@ -180,17 +180,25 @@ std::string post(int port, const std::string& path, const std::string& payload,
 // (or only with an empty ACK while `silent_commands` is set).
 class SimDevice {
  public:
-  SimDevice() : port_(free_udp_port()) {
+  // With a `psk_key`, the device speaks coaps only and accepts any identity with that key.
+  explicit SimDevice(const std::string& psk_key = "") : port_(free_udp_port()), key_(psk_key) {
     coap_startup();
     ctx_ = coap_new_context(nullptr);
     coap_context_set_block_mode(ctx_, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    if (!key_.empty()) {
+      coap_dtls_spsk_t spsk{};
+      spsk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+      spsk.psk_info.key = {key_.size(), reinterpret_cast<const std::uint8_t*>(key_.data())};
+      coap_context_set_psk2(ctx_, &spsk);
+    }
     coap_address_t addr;
     coap_address_init(&addr);
     addr.addr.sin.sin_family = AF_INET;
     addr.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.addr.sin.sin_port = htons(static_cast<std::uint16_t>(port_));
     addr.size = sizeof(sockaddr_in);
-    ok_ = coap_new_endpoint(ctx_, &addr, COAP_PROTO_UDP) != nullptr;
+    ok_ =
+        coap_new_endpoint(ctx_, &addr, key_.empty() ? COAP_PROTO_UDP : COAP_PROTO_DTLS) != nullptr;
     sensors_ = coap_resource_init(coap_make_str_const("sensors"), 0);
     coap_register_request_handler(sensors_, COAP_REQUEST_GET, &SimDevice::on_get);
     coap_resource_set_get_observable(sensors_, 1);
@@ -227,6 +235,10 @@ class SimDevice {
     std::lock_guard lock(mutex_);
     return writes_;
   }
+  std::set<std::string> identities() {
+    std::lock_guard lock(mutex_);
+    return identities_;
+  }
 
   std::atomic<int> registrations{0};  // GETs with Observe: 0
   std::atomic<int> gets{0};
@@ -235,9 +247,17 @@ class SimDevice {
   std::string command_response = "true";
 
  private:
-  static void on_get(coap_resource_t* r, coap_session_t*, const coap_pdu_t* request,
+  void saw(const coap_session_t* session) {
+    if (const coap_bin_const_t* id = coap_session_get_psk_identity(session)) {
+      std::lock_guard lock(mutex_);
+      identities_.insert(std::string(reinterpret_cast<const char*>(id->s), id->length));
+    }
+  }
+
+  static void on_get(coap_resource_t* r, coap_session_t* session, const coap_pdu_t* request,
                      const coap_string_t*, coap_pdu_t* response) {
     auto* self = static_cast<SimDevice*>(coap_resource_get_userdata(r));
+    self->saw(session);
     ++self->gets;
     coap_opt_iterator_t it;
     if (coap_opt_t* o = coap_check_option(request, COAP_OPTION_OBSERVE, &it))
@@ -261,9 +281,10 @@ class SimDevice {
     coap_add_data(response, value.size(), reinterpret_cast<const std::uint8_t*>(value.data()));
   }
 
-  static void on_write(coap_resource_t* r, coap_session_t*, const coap_pdu_t* request,
+  static void on_write(coap_resource_t* r, coap_session_t* session, const coap_pdu_t* request,
                        const coap_string_t*, coap_pdu_t* response) {
     auto* self = static_cast<SimDevice*>(coap_resource_get_userdata(r));
+    self->saw(session);
     std::string path;
     if (coap_string_t* p = coap_get_uri_path(request)) {
       path.assign(reinterpret_cast<const char*>(p->s), p->length);
@@ -295,6 +316,7 @@ class SimDevice {
   }
 
   int port_;
+  std::string key_;
   bool ok_ = false;
   coap_context_t* ctx_ = nullptr;
   coap_resource_t* sensors_ = nullptr;
@@ -305,6 +327,7 @@ class SimDevice {
   std::string value_ = "{}";
   std::vector<std::string> writes_;
   std::set<std::string> observe_tokens_;
+  std::set<std::string> identities_;
 };
 
 // ---- config -----------------------------------------------------------------------------------
@@ -473,10 +496,13 @@ TEST(CoapServer, BlockWiseUploadOver1KiBIsReassembled) {
   TempDir tmp;
   std::ofstream(tmp.path() / "body.json") << payload;
   std::string out =
-      coap_client("-v 6 -m post -b 64 -t json -f " + quote((tmp.path() / "body.json").string()) +
+      coap_client("-v 7 -m post -b 64 -t json -f " + quote((tmp.path() / "body.json").string()) +
                   " " + quote(uri(port, "twins/motor-2/big")));
   EXPECT_EQ(response_code(out), "2.04") << out;
   EXPECT_NE(out.find("Block1:0/M/64"), std::string::npos) << "not sent block-wise:\n" << out;
+  // 24 blocks of 64 bytes, each but the last answered 2.31 Continue, the body reassembled.
+  EXPECT_NE(out.find("c:2.31 i:"), std::string::npos) << out;
+  EXPECT_NE(out.find("Block1:23/_/64"), std::string::npos) << out;
   EXPECT_EQ(reported(rt, "motor-2", "temperature"), "42.5");
   rt.stop();
 }
@@ -516,8 +542,7 @@ TEST(CoapServer, CborPayloadIsDecodedByTheCore) {
   rt.stop();
 }
 
-// ---- the plugin alone, through the host
-// -----------------------------------------------------------
+// ---- the plugin alone, through the host ---------------------------------------------------------
 
 // Holds the core's confirmations until release().
 struct HoldingSink final : sdk::IngestSink {
@@ -700,8 +725,44 @@ TEST(CoapDtls, PskIdentityAndTwinsReachTheCore) {
   p.plugin->stop();
 }
 
-// ---- client mode
-// ----------------------------------------------------------------------------------
+TEST(CoapDtls, ObservesAndCommandsADeviceOverCoapsWithItsIdentity) {
+  SimDevice device("device-key-9");
+  ASSERT_TRUE(device.ok());
+  device.set(R"({"temperature": 44})");
+  TempDir tmp;
+  std::ofstream(tmp.path() / "psk.txt") << "doppel-gw device-key-9 -\nwrong-gw not-the-key -\n";
+  std::string coaps = "coaps://127.0.0.1:" + std::to_string(device.port());
+  Deploy d("      dtls: {listen: \"\", psk_file: \"" + (tmp.path() / "psk.txt").string() +
+           "\"}\n      ingest:\n        - topic: \"twins/{twin}/telemetry\"\n"
+           "      observe:\n        - {uri: \"" +
+           coaps + "/sensors\", topic: \"twins/motor-1/telemetry\", identity: doppel-gw}\n" +
+           "      devices:\n        - {twins: motor-1, uri: \"" + coaps +
+           "\", identity: doppel-gw}\n        - {twins: motor-2, uri: \"" + coaps +
+           "\", identity: wrong-gw}\n      commands: {}\n");
+  ASSERT_TRUE(d.load.ok()) << d.errors();
+  runtime::Runtime rt(std::move(*d.load.deployment), d.load.models, quiet_options());
+  auto started = rt.start();
+  ASSERT_TRUE(started) << started.status().to_string();
+  ASSERT_TRUE(wait_until([&] { return reported(rt, "motor-1", "temperature") == "44"; }));
+  runtime::CommandInvocation c;
+  c.twin = "motor-1";
+  c.name = "reduceLoad";
+  c.request = "10";
+  c.timeout = 5 * sdk::kSecond;
+  runtime::CommandResult r = rt.invoke_and_wait(c);
+  EXPECT_TRUE(r.status) << r.status.to_string();
+  EXPECT_EQ(r.response, "true");
+  EXPECT_EQ(device.identities(), std::set<std::string>{"doppel-gw"});
+  // The wrong key: the handshake fails, the command does not get through.
+  c.twin = "motor-2";
+  c.timeout = 2 * sdk::kSecond;
+  r = rt.invoke_and_wait(c);
+  EXPECT_FALSE(r.status) << r.response;
+  EXPECT_EQ(device.writes().size(), 1u);
+  rt.stop();
+}
+
+// ---- client mode --------------------------------------------------------------------------------
 
 TEST(CoapClient, ObservesADeviceAndReRegistersALostObservation) {
   SimDevice device;
@@ -781,8 +842,7 @@ TEST(CoapClient, PollsAResource) {
   rt.stop();
 }
 
-// ---- down
-// -------------------------------------------------------------------------------------------
+// ---- down ---------------------------------------------------------------------------------------
 
 std::string downlink_config(const SimDevice& device) {
   return "      devices: [{twins: \"motor-*\", uri: \"coap://127.0.0.1:" +
