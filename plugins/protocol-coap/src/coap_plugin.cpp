@@ -249,6 +249,8 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     for (auto& [token, r] : requests_)
       if (r.done) pending.push_back(r.done);
     requests_.clear();
+    // Releasing the client sessions (teardown) makes libcoap cancel their observations at the
+    // devices (a GET with Observe: 1 each).
     for (auto* d : pending)
       complete(d, sdk::unavailable("protocol-coap stopped"));
     teardown();
@@ -652,11 +654,16 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     return nullptr;
   }
 
+  static std::string session_key(const std::string& host, std::uint16_t port,
+                                 const std::string& identity) {
+    return host + "|" + std::to_string(port) + "|" + identity;
+  }
+
   // A session to a device, reused per host, port and identity ("" identity: plain UDP).
   coap_session_t* client_session(const std::string& host, std::uint16_t port,
                                  const std::string& identity, Status& error) {
     const bool secure = !identity.empty();
-    std::string key = host + "|" + std::to_string(port) + "|" + identity;
+    std::string key = session_key(host, port, identity);
     if (auto it = client_sessions_.find(key); it != client_sessions_.end()) return it->second;
     coap_address_t dst;
     if (Status s = resolve(host, port ? port : (secure ? COAPS_DEFAULT_PORT : COAP_DEFAULT_PORT),
@@ -743,7 +750,14 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
                    {{"plugin", instance_}, {"uri", t.cfg.uri}, {"error", error.message()}});
       return;
     }
-    if (!t.token.empty()) tokens_.erase(t.token);
+    if (!t.token.empty()) {
+      tokens_.erase(t.token);
+      // The old observation, if the device still has it, ends (and libcoap forgets its state).
+      if (t.cfg.mode == ObserveMode::kObserve) {
+        coap_binary_t old{t.token.size(), reinterpret_cast<std::uint8_t*>(t.token.data())};
+        coap_cancel_observe(session, &old, COAP_MESSAGE_NON);
+      }
+    }
     std::string token;
     coap_pdu_t* pdu = new_request(session, COAP_REQUEST_CODE_GET, token);
     if (!pdu) return;

@@ -242,6 +242,7 @@ class SimDevice {
 
   std::atomic<int> registrations{0};  // GETs with Observe: 0
   std::atomic<int> gets{0};
+  std::atomic<int> cancellations{0};  // GETs with Observe: 1
   std::atomic<bool> silent_commands{false};
   std::atomic<bool> muted{false};  // no notifications (a lost observation)
   std::string command_response = "true";
@@ -260,7 +261,9 @@ class SimDevice {
     self->saw(session);
     ++self->gets;
     coap_opt_iterator_t it;
-    if (coap_opt_t* o = coap_check_option(request, COAP_OPTION_OBSERVE, &it))
+    if (coap_opt_t* o = coap_check_option(request, COAP_OPTION_OBSERVE, &it)) {
+      if (coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) == COAP_OBSERVE_CANCEL)
+        ++self->cancellations;
       if (coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) == COAP_OBSERVE_ESTABLISH) {
         // Notifications run this handler again with the registering request: count tokens.
         coap_bin_const_t t = coap_pdu_get_token(request);
@@ -269,6 +272,7 @@ class SimDevice {
                 .second)
           ++self->registrations;
       }
+    }
     std::string value;
     {
       std::lock_guard lock(self->mutex_);
@@ -797,7 +801,9 @@ TEST(CoapClient, ObservesADeviceAndReRegistersALostObservation) {
   device.muted = false;
   device.set(R"({"temperature": 31})");
   ASSERT_TRUE(wait_until([&] { return reported(rt, "motor-1", "temperature") == "31"; }));
+  // Stopping cancels the observation at the device.
   rt.stop();
+  EXPECT_TRUE(wait_until([&] { return device.cancellations.load() >= 1; }));
 }
 
 TEST(CoapClient, ObservedDeviceGoneMakesTheTwinStale) {
