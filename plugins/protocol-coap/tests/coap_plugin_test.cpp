@@ -428,6 +428,35 @@ TEST(CoapServer, ConAndNonPostsReachTheTwinAndAreAnswered204) {
   rt.stop();
 }
 
+TEST(CoapServer, ManyConcurrentDevicesAreAllAnswered) {
+  int port = free_udp_port();
+  Deploy d(listen_config(port) + kRoutes);
+  ASSERT_TRUE(d.load.ok()) << d.errors();
+  runtime::Runtime rt(std::move(*d.load.deployment), d.load.models, quiet_options());
+  ASSERT_TRUE(rt.start());
+  constexpr int kDevices = 12, kEach = 4;
+  std::atomic<int> changed{0};
+  std::vector<std::thread> devices;
+  for (int i = 0; i < kDevices; ++i)
+    devices.emplace_back([&, i] {
+      for (int k = 0; k < kEach; ++k) {
+        std::string twin = "motor-" + std::to_string(1 + (i + k) % 3);
+        std::string out;
+        if (post(port, "twins/" + twin + "/properties",
+                 "{\"seq\": " + std::to_string(i * 100 + k) + "}", i % 2 ? "-N" : "",
+                 &out) == "2.04")
+          ++changed;
+      }
+    });
+  for (auto& t : devices)
+    t.join();
+  EXPECT_EQ(changed.load(), kDevices * kEach);
+  EXPECT_EQ(metric(rt, "doppel_coap_requests_total{plugin=\"devices\"}"), kDevices * kEach);
+  EXPECT_EQ(metric(rt, "doppel_messages_in_total{plugin=\"devices\",outcome=\"accepted\"}"),
+            kDevices * kEach);
+  rt.stop();
+}
+
 TEST(CoapServer, BadRequestsGetTheRightCodeAndAreDeadLettered) {
   int port = free_udp_port();
   Deploy d(listen_config(port) + kRoutes);
@@ -444,6 +473,9 @@ TEST(CoapServer, BadRequestsGetTheRightCodeAndAreDeadLettered) {
       << out;
   EXPECT_NE(out.find("wrong-type"), std::string::npos) << out;
   EXPECT_EQ(post(port, "somewhere/else", R"({"temperature": 1})", "", &out), "4.04") << out;
+  // Reading is not served: devices write.
+  out = coap_client("-v 6 " + quote(uri(port, "twins/motor-1/telemetry")));
+  EXPECT_EQ(response_code(out), "4.04") << out;  // libcoap: no resource serves GET there
   EXPECT_EQ(post(port, "twins/motor-1/telemetry", R"({"temperature": 22})", "", &out), "2.04")
       << out;
 
