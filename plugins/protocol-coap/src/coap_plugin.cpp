@@ -449,6 +449,11 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       shared_->completions.clear();
     }
     if (ctx_coap_) {
+      {
+        // libcoap's callbacks while sessions close find no plugin (and change nothing).
+        std::lock_guard lock(g_registry_mutex);
+        g_registry.erase(ctx_coap_);
+      }
       for (coap_session_t* s : held_sessions_)
         coap_session_release(s);
       held_sessions_.clear();
@@ -456,10 +461,6 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
         coap_session_release(s);
       client_sessions_.clear();
       dead_sessions_.clear();
-      {
-        std::lock_guard lock(g_registry_mutex);
-        g_registry.erase(ctx_coap_);
-      }
       coap_free_context(ctx_coap_);
       ctx_coap_ = nullptr;
     }
