@@ -11,17 +11,18 @@ using sdk::Status;
 using Type = ConfigNode::Type;
 
 const sdk::ConfigField kConfigFields[] = {
-    {"listen", Type::kString, false, "(none: no UDP server)",
-     "UDP server address host:port for devices that POST/PUT, e.g. 127.0.0.1:5683"},
+    {"listen", Type::kString, false, "",
+     "UDP server host:port for devices that POST/PUT, e.g. 127.0.0.1:5683; absent: none"},
     {"dtls", Type::kMap, false, "",
      "coaps server with pre-shared keys: {listen, psk_file, require}"},
     {"ingest", Type::kList, false, "[]",
      "routes from URI paths (topic: \"twins/{twin}/telemetry\") to twins (the runtime's mapping)"},
     {"observe", Type::kList, false, "[]",
      "client mode: device resources to observe or poll: {uri, topic, mode, interval, "
-     "reregister_after}"},
+     "reregister_after, identity}"},
     {"devices", Type::kList, false, "[]",
-     "downlink: which device serves which twins: {twins: \"motor-*\", uri: coap://host:port}"},
+     "downlink: which device serves which twins: {twins: \"motor-*\", uri: coap://host:port, "
+     "identity (coaps://)}"},
     {"desired", Type::kMap, false, "", "desired values down: {path, method, timeout}"},
     {"commands", Type::kMap, false, "", "commands down: {path, timeout}"},
     {"max_payload", Type::kString, false, "64KiB",

@@ -67,8 +67,22 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-// A UDP port nothing listens on right now.
+int any_udp_port();
+
+// A UDP port nothing listens on right now, and not handed out before in this process (two
+// calls in a row could otherwise get the same number).
 int free_udp_port() {
+  static std::mutex mutex;
+  static std::set<int> given;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int port = any_udp_port();
+    std::lock_guard lock(mutex);
+    if (port && given.insert(port).second) return port;
+  }
+  return 0;
+}
+
+int any_udp_port() {
   int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -695,7 +709,9 @@ TEST(CoapDtls, RightKeyIsAcceptedWrongKeyAndPlainWritesAreRefused) {
                     nullptr, 3);
   EXPECT_NE(response_code(out), "2.04") << out;
   EXPECT_EQ(reported(rt, "motor-1", "temperature"), "5");
-  EXPECT_GE(metric(rt, "doppel_coap_dtls_failures_total{plugin=\"devices\"}"), 1) << out;
+  EXPECT_TRUE(wait_until([&] {
+    return metric(rt, "doppel_coap_dtls_failures_total{plugin=\"devices\"}") >= 1;
+  })) << out;
 
   // require: true -> the plain endpoint refuses writes.
   EXPECT_EQ(post(port, "twins/motor-1/telemetry", R"({"temperature": 8})", "", &out), "4.01")
