@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -125,7 +126,14 @@ std::string code_text(coap_pdu_code_t code) {
 struct Completion {
   coap_session_t* session;
   std::string token;
+  std::string exchange;  // the request's duplicate-detection key
   Status status;
+};
+
+// The core's verdict, handed to the request handler through the async's app data.
+struct Verdict {
+  Status status;
+  std::string exchange;
 };
 
 // What outlives the plugin while the core still holds ingest callbacks.
@@ -148,13 +156,14 @@ struct IngestWait final : sdk::IngestCallback {
   std::shared_ptr<Shared> shared;
   coap_session_t* session = nullptr;
   std::string token;
+  std::string exchange;
   void done(const sdk::IngestOutcome& outcome) noexcept override {
     bool queued = false;
     {
       std::lock_guard lock(shared->mutex);
       if (shared->open) {
         try {
-          shared->completions.push_back({session, token, outcome.status});
+          shared->completions.push_back({session, token, exchange, outcome.status});
           queued = true;
         } catch (...) {
         }
@@ -201,6 +210,9 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
                               "desired values and commands sent to devices");
       timeouts_ = &m->counter("doppel_coap_downlink_timeouts_total", labels,
                               "desired values and commands without a response in time");
+      duplicates_ = &m->counter("doppel_coap_duplicates_total", labels,
+                                "duplicate device requests (same Message ID) answered again, "
+                                "not ingested again");
       dtls_failures_ = &m->counter("doppel_coap_dtls_failures_total", labels,
                                    "DTLS handshakes or sessions that failed (e.g. a wrong key)");
     }
@@ -531,7 +543,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
         release_later_.push_back(c.session);
         continue;
       }
-      coap_async_set_app_data(async, new Status(std::move(c.status)));
+      coap_async_set_app_data(async, new Verdict{std::move(c.status), std::move(c.exchange)});
       coap_async_trigger(async);
     }
     for (SendTask& t : sends)
@@ -558,35 +570,89 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     }
   }
 
-  void answer(coap_pdu_t* response, coap_pdu_code_t code, std::string_view diagnostic) {
+  void answer(coap_pdu_t* response, coap_pdu_code_t code, const std::string& diagnostic) {
     coap_pdu_set_code(response, code);
     if (static_cast<int>(code) >= 0x80) {
       if (rejected_) rejected_->add();
       // RFC 7252 5.5.2: a diagnostic payload is UTF-8 text, no Content-Format.
-      std::string_view text = diagnostic.substr(0, 512);
+      std::string_view text = std::string_view(diagnostic).substr(0, 512);
       if (!text.empty())
         coap_add_data(response, text.size(), reinterpret_cast<const std::uint8_t*>(text.data()));
     }
   }
 
+  static std::string exchange_key(const coap_session_t* session, const coap_pdu_t* request) {
+    char addr[INET6_ADDRSTRLEN + 16] = {0};
+    if (const coap_address_t* remote = coap_session_get_addr_remote(session))
+      coap_print_addr(remote, reinterpret_cast<unsigned char*>(addr), sizeof addr - 1);
+    return std::string(addr) + "#" + std::to_string(coap_pdu_get_mid(request));
+  }
+
+  // Exchanges are kept for EXCHANGE_LIFETIME (247 s), at most kMaxExchanges of them.
+  static constexpr std::size_t kMaxExchanges = 100'000;
+  void remember_exchange(const std::string& key) {
+    auto now = Clock::now();
+    while (!exchange_order_.empty() &&
+           (exchange_order_.front().first <= now || exchange_order_.size() >= kMaxExchanges)) {
+      exchanges_.erase(exchange_order_.front().second);
+      exchange_order_.pop_front();
+    }
+    exchanges_[key] = Exchange{};
+    exchange_order_.emplace_back(now + std::chrono::seconds(247), key);
+  }
+
+  // Answers now and remembers the answer for duplicates of the request.
+  void answer_once(coap_pdu_t* response, const std::string& exchange, coap_pdu_code_t code,
+                   std::string diagnostic) {
+    answer(response, code, diagnostic);
+    Exchange& e = exchanges_[exchange];
+    e.answered = true;
+    e.code = code;
+    e.diagnostic = std::move(diagnostic);
+  }
+
   void handle_write(coap_session_t* session, const coap_pdu_t* request, coap_pdu_t* response) {
     coap_bin_const_t token = coap_pdu_get_token(request);
     if (coap_async_t* async = coap_find_async(session, token)) {
-      auto* verdict = static_cast<Status*>(coap_async_get_app_data(async));
-      if (!verdict) return;  // a retransmission while the core works: empty ACK again
+      auto* verdict = static_cast<Verdict*>(coap_async_get_app_data(async));
+      if (!verdict) {  // a retransmission while the core works: empty ACK again
+        if (duplicates_) duplicates_->add();
+        return;
+      }
       coap_async_set_app_data(async, nullptr);
-      Status s = std::move(*verdict);
+      Status s = std::move(verdict->status);
+      std::string exchange = std::move(verdict->exchange);
       delete verdict;
       std::string diag = s ? std::string() : s.where() + ": " + s.message();
-      answer(response, code_for(s), diag);
+      coap_pdu_code_t code = code_for(s);
+      answer(response, code, diag);
+      if (auto it = exchanges_.find(exchange); it != exchanges_.end()) {
+        it->second.answered = true;
+        it->second.code = code;
+        it->second.diagnostic = std::move(diag);
+      }
       release_later_.push_back(session);
       return;  // libcoap frees the async after this handler
     }
+    // RFC 7252 4.5: a duplicate (same endpoint and Message ID within EXCHANGE_LIFETIME) is not
+    // processed again; it gets the answer the first one got (or the empty ACK while pending).
+    std::string exchange = exchange_key(session, request);
+    if (auto it = exchanges_.find(exchange); it != exchanges_.end()) {
+      if (duplicates_) duplicates_->add();
+      if (it->second.answered) {
+        coap_pdu_set_code(response, it->second.code);
+        std::string_view d = std::string_view(it->second.diagnostic).substr(0, 512);
+        if (!d.empty())
+          coap_add_data(response, d.size(), reinterpret_cast<const std::uint8_t*>(d.data()));
+      }
+      return;
+    }
+    remember_exchange(exchange);
     if (requests_in_) requests_in_->add();
     const bool secure = coap_session_get_proto(session) == COAP_PROTO_DTLS;
     if (cfg_.dtls.require && !secure)
-      return answer(response, COAP_RESPONSE_CODE_UNAUTHORIZED,
-                    "this server requires DTLS: use coaps:// with your pre-shared key");
+      return answer_once(response, exchange, COAP_RESPONSE_CODE_UNAUTHORIZED,
+                         "this server requires DTLS: use coaps:// with your pre-shared key");
 
     std::string path;
     if (coap_string_t* p = coap_get_uri_path(request)) {
@@ -600,9 +666,9 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       data = nullptr;
     }
     if (total > cfg_.max_payload || length > cfg_.max_payload)
-      return answer(response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE,
-                    "payload of " + std::to_string(total) + " bytes is over max_payload (" +
-                        std::to_string(cfg_.max_payload) + ")");
+      return answer_once(response, exchange, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE,
+                         "payload of " + std::to_string(total) + " bytes is over max_payload (" +
+                             std::to_string(cfg_.max_payload) + ")");
 
     std::string content_type = "application/json";
     coap_opt_iterator_t it;
@@ -631,17 +697,19 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       }
     }
     if (!ctx_.ingest)
-      return answer(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "no ingest sink");
+      return answer_once(response, exchange, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE,
+                         "no ingest sink");
 
     coap_async_t* async = coap_register_async(session, request, 0);
     if (!async)
-      return answer(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE,
-                    "cannot hold the request for a separate response");
+      return answer_once(response, exchange, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE,
+                         "cannot hold the request for a separate response");
     held_sessions_.insert(coap_session_reference(session));
     auto* wait = new IngestWait;
     wait->shared = shared_;
     wait->session = session;
     wait->token.assign(reinterpret_cast<const char*>(token.s), token.length);
+    wait->exchange = std::move(exchange);
     ctx_.ingest->ingest(in, wait);
     // No response code: libcoap sends an empty ACK for a CON; the response follows from the
     // core's verdict (handle_write again, with the async's app data).
@@ -1052,6 +1120,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
   sdk::Counter* downlink_ = nullptr;
   sdk::Counter* timeouts_ = nullptr;
   sdk::Counter* dtls_failures_ = nullptr;
+  sdk::Counter* duplicates_ = nullptr;
 
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   int wake_fd_ = -1;
@@ -1069,6 +1138,13 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
   std::map<std::string, coap_session_t*> client_sessions_;
   std::vector<std::string> dead_sessions_;        // client sessions that failed, dropped in drain()
   std::multiset<coap_session_t*> held_sessions_;  // referenced while the core works
+  struct Exchange {
+    bool answered = false;
+    coap_pdu_code_t code = COAP_EMPTY_CODE;
+    std::string diagnostic;
+  };
+  std::unordered_map<std::string, Exchange> exchanges_;  // recent requests, for duplicates
+  std::deque<std::pair<SteadyTime, std::string>> exchange_order_;
   std::vector<coap_session_t*> release_later_;
 };
 

@@ -676,6 +676,64 @@ TEST(CoapServer, ConIsAnsweredOnlyAfterTheCoreConfirmedIt) {
   p.plugin->stop();
 }
 
+// A raw UDP CoAP endpoint, to send exactly the datagrams a test needs (a duplicate).
+struct RawUdp {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  explicit RawUdp(int port) {
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    timeval tv{0, 100'000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawUdp() { ::close(fd); }
+  void send(const std::string& datagram) {
+    ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+  // Datagrams received within `window` as "TYPE code" ("ACK 0.00", "CON 2.04"); CONs are ACKed.
+  std::vector<std::string> receive(std::chrono::milliseconds window) {
+    std::vector<std::string> got;
+    auto end = std::chrono::steady_clock::now() + window;
+    while (std::chrono::steady_clock::now() < end) {
+      char buf[1500];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 4) continue;
+      static const char* types[] = {"CON", "NON", "ACK", "RST"};
+      int type = (static_cast<unsigned char>(buf[0]) >> 4) & 3;
+      int code = static_cast<unsigned char>(buf[1]);
+      char text[16];
+      std::snprintf(text, sizeof text, "%s %d.%02d", types[type], code >> 5, code & 31);
+      got.emplace_back(text);
+      if (type == 0) send(std::string{'\x60', '\0', buf[2], buf[3]});  // empty ACK
+    }
+    return got;
+  }
+};
+
+TEST(CoapServer, DuplicateRequestsAreAnsweredButIngestedOnce) {
+  int port = free_udp_port();
+  LoadedCoap p(listen_config(port) + kRoutes);
+  ASSERT_TRUE(p.start());
+  RawUdp udp(port);
+  // CON POST, Message ID 0x1234, token 0xAB, /twins/motor-1/telemetry, {"temperature": 5}
+  std::string con = std::string("\x41\x02\x12\x34\xAB", 5) + "\xB5twins" + "\x07motor-1" +
+                    "\x09telemetry" + "\xFF" + R"({"temperature": 5})";
+  udp.send(con);
+  ASSERT_TRUE(wait_until([&] { return p.sink.n.load() == 1; }));
+  udp.send(con);  // the device did not get the empty ACK: while the core works
+  EXPECT_EQ(udp.receive(300ms), (std::vector<std::string>{"ACK 0.00", "ACK 0.00"}));
+  p.sink.release();
+  EXPECT_EQ(udp.receive(300ms), std::vector<std::string>{"CON 2.04"});
+  udp.send(con);  // the device did not get the ACK again: the answer, not a second update
+  EXPECT_EQ(udp.receive(300ms), std::vector<std::string>{"ACK 2.04"});
+  EXPECT_EQ(p.sink.n.load(), 1);
+  // (libcoap itself answers a duplicate of a request it holds; the plugin counts the others.)
+  EXPECT_GE(p.metrics.value("doppel_coap_duplicates_total", "plugin=devices"), 1u);
+  EXPECT_EQ(p.metrics.value("doppel_coap_requests_total", "plugin=devices"), 1u);
+  p.plugin->stop();
+}
+
 // ---- DTLS with pre-shared keys ------------------------------------------------------------------
 
 TEST(CoapDtls, RightKeyIsAcceptedWrongKeyAndPlainWritesAreRefused) {
