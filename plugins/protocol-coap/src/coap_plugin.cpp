@@ -585,7 +585,10 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     char addr[INET6_ADDRSTRLEN + 16] = {0};
     if (const coap_address_t* remote = coap_session_get_addr_remote(session))
       coap_print_addr(remote, reinterpret_cast<unsigned char*>(addr), sizeof addr - 1);
-    return std::string(addr) + "#" + std::to_string(coap_pdu_get_mid(request));
+    // With the token too: clients that send fast wrap the 16-bit Message ID within
+    // EXCHANGE_LIFETIME; a retransmission repeats both.
+    return std::string(addr) + "#" + std::to_string(coap_pdu_get_mid(request)) + "#" +
+           token_of(request);
   }
 
   // Exchanges are kept for EXCHANGE_LIFETIME (247 s), at most kMaxExchanges of them.
@@ -634,8 +637,8 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       release_later_.push_back(session);
       return;  // libcoap frees the async after this handler
     }
-    // RFC 7252 4.5: a duplicate (same endpoint and Message ID within EXCHANGE_LIFETIME) is not
-    // processed again; it gets the answer the first one got (or the empty ACK while pending).
+    // RFC 7252 4.5: a duplicate (same endpoint, Message ID and token within EXCHANGE_LIFETIME) is
+    // not processed again; it gets the answer the first one got (or the empty ACK while pending).
     std::string exchange = exchange_key(session, request);
     if (auto it = exchanges_.find(exchange); it != exchanges_.end()) {
       if (duplicates_) duplicates_->add();
