@@ -310,6 +310,21 @@ Status path_of(const ConfigNode& node, std::string_view what,
   return {};
 }
 
+// Does `path` match the route template (levels "{var}" and "+" match one level, "#" the rest)?
+bool route_matches(std::string_view route, std::string_view path) {
+  while (true) {
+    std::size_t re = route.find('/'), pe = path.find('/');
+    std::string_view r = route.substr(0, re), p = path.substr(0, pe);
+    if (r == "#") return true;
+    bool var = r == "+" || (r.size() >= 2 && r.front() == '{' && r.back() == '}');
+    if (var ? p.empty() : r != p) return false;
+    if ((re == std::string_view::npos) != (pe == std::string_view::npos)) return false;
+    if (re == std::string_view::npos) return true;
+    route.remove_prefix(re + 1);
+    path.remove_prefix(pe + 1);
+  }
+}
+
 bool coap_uri(std::string_view uri) {
   return (uri.rfind("coap://", 0) == 0 && uri.size() > 7) ||
          (uri.rfind("coaps://", 0) == 0 && uri.size() > 8);
@@ -370,6 +385,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
                std::string(n.text()) + "')",
            n);
   }
+  std::vector<std::string> routes;
   if (const ConfigNode& l = c.get("ingest"); !l.missing()) {
     if (l.type() != Type::kList)
       fail("ingest must be a list of routes, e.g. [{topic: \"twins/{twin}/telemetry\"}]", l);
@@ -385,6 +401,8 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
         fail("ingest topic '" + std::string(topic.text()) +
                  "' starts with '/': write the URI path without it, e.g. twins/{twin}/telemetry",
              topic);
+      else
+        routes.emplace_back(topic.text());
     }
   }
   if (const ConfigNode& l = c.get("observe"); !l.missing()) {
@@ -415,6 +433,13 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       else
         check(string_of(n, "observe topic", oc.topic));
       if (!oc.topic.empty() && oc.topic.front() == '/') oc.topic.erase(0, 1);
+      if (!oc.topic.empty() &&
+          std::none_of(routes.begin(), routes.end(),
+                       [&](const std::string& r) { return route_matches(r, oc.topic); }))
+        fail("observe topic '" + oc.topic +
+                 "' matches no ingest route, so every notification would be dead-lettered "
+                 "(no-route); add a route such as topic: \"twins/{twin}/telemetry\"",
+             o.get("topic"));
       if (const ConfigNode& n = o.get("mode"); !n.missing()) {
         if (n.text() == "observe")
           oc.mode = ObserveMode::kObserve;

@@ -375,6 +375,13 @@ TEST(CoapConfig, ErrorsAreLocatedAndSayWhatToDo) {
   EXPECT_NE(e.find("must start with coap://"), std::string::npos) << e;
   EXPECT_NE(e.find("observe mode must be observe or poll"), std::string::npos) << e;
 
+  e = config_error(
+      "      ingest: [{topic: \"twins/{twin}/telemetry\"}]\n"
+      "      observe: [{uri: \"coap://127.0.0.1:5690/s\", topic: \"twins/motor-1/props\"}]\n");
+  EXPECT_NE(e.find("observe topic 'twins/motor-1/props' matches no ingest route"),
+            std::string::npos)
+      << e;
+
   e = config_error("      commands: {path: \"c/{twin}/{cmd}\"}\n");
   EXPECT_NE(e.find("unknown variable {cmd}"), std::string::npos) << e;
   EXPECT_NE(e.find("need devices:"), std::string::npos) << e;
