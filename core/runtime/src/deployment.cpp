@@ -173,34 +173,6 @@ ConfigBlock ConfigBlock::missing(std::string where) {
   return ConfigBlock(node_handle(doc, doc->root()));
 }
 
-// ---- durations ----------------------------------------------------------------------------------
-
-std::optional<sdk::Duration> parse_duration(std::string_view t) {
-  std::size_t digits = 0;
-  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9')
-    ++digits;
-  if (digits == 0 || digits == t.size() || t[0] == '0') return std::nullopt;
-  std::int64_t n = 0;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + digits, n);
-  if (ec != std::errc()) return std::nullopt;
-  std::string_view unit = t.substr(digits);
-  sdk::Duration scale;
-  if (unit == "ms")
-    scale = sdk::kMillisecond;
-  else if (unit == "s")
-    scale = sdk::kSecond;
-  else if (unit == "m")
-    scale = sdk::kMinute;
-  else if (unit == "h")
-    scale = 60 * sdk::kMinute;
-  else if (unit == "d")
-    scale = 24 * 60 * sdk::kMinute;
-  else
-    return std::nullopt;
-  if (n > std::numeric_limits<sdk::Duration>::max() / scale) return std::nullopt;
-  return n * scale;
-}
-
 // ---- the deployment -----------------------------------------------------------------------------
 
 std::size_t Deployment::twin_count() const {

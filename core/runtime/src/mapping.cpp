@@ -471,28 +471,6 @@ bool convert_unit(double value, std::string_view from, std::string_view to, doub
   return true;
 }
 
-bool twin_in_scope(std::string_view patterns, std::string_view twin) {
-  std::size_t i = 0;
-  while (i <= patterns.size()) {
-    std::size_t end = patterns.find(',', i);
-    if (end == std::string_view::npos) end = patterns.size();
-    std::string_view p = patterns.substr(i, end - i);
-    while (!p.empty() && p.front() == ' ')
-      p.remove_prefix(1);
-    while (!p.empty() && p.back() == ' ')
-      p.remove_suffix(1);
-    if (!p.empty()) {
-      if (p.back() == '*') {
-        if (twin.substr(0, p.size() - 1) == p.substr(0, p.size() - 1)) return true;
-      } else if (twin == p) {
-        return true;
-      }
-    }
-    i = end + 1;
-  }
-  return false;
-}
-
 bool parse_event_time(std::string_view v, sdk::Timestamp& out) {
   if (v.size() >= 2 && v.front() == '"') {
     std::string_view s = v.substr(1, v.size() - 2);

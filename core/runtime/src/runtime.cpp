@@ -138,7 +138,7 @@ class IngestRouter final : public sdk::IngestSink {
         return reject(msg, error, done);
       if (!msg.device.empty())
         for (const MappedUpdate& u : updates)
-          if (!twin_in_scope(msg.device_twins, u.twin))
+          if (!sdk::twin_in_scope(msg.device_twins, u.twin))
             return reject(
                 msg,
                 {"not-owner", "device '" + std::string(msg.device) + "' may not write twin '" +

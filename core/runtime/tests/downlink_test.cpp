@@ -7,8 +7,8 @@
 #include <string>
 
 #include "doppel/runtime/deployment.hpp"
-#include "doppel/runtime/mapping.hpp"
 #include "doppel/runtime/runtime.hpp"
+#include "doppel/sdk/ingest.hpp"
 #include "doppel/testing/runtime_fixture.hpp"
 #include "doppel/testing/test_services.hpp"
 
@@ -213,14 +213,14 @@ TEST(Ingest, ContentTypesAndDeviceScope) {
 }
 
 TEST(Ingest, TwinScopePatterns) {
-  EXPECT_TRUE(twin_in_scope("motor-3", "motor-3"));
-  EXPECT_FALSE(twin_in_scope("motor-3", "motor-30"));
-  EXPECT_TRUE(twin_in_scope("motor-3*", "motor-30"));
-  EXPECT_TRUE(twin_in_scope(" a , line-7/* ", "line-7/m1"));
-  EXPECT_FALSE(twin_in_scope("line-7/*", "line-8/m1"));
-  EXPECT_TRUE(twin_in_scope("*", "anything"));
-  EXPECT_FALSE(twin_in_scope("", "motor-1"));
-  EXPECT_FALSE(twin_in_scope(",,", "motor-1"));
+  EXPECT_TRUE(sdk::twin_in_scope("motor-3", "motor-3"));
+  EXPECT_FALSE(sdk::twin_in_scope("motor-3", "motor-30"));
+  EXPECT_TRUE(sdk::twin_in_scope("motor-3*", "motor-30"));
+  EXPECT_TRUE(sdk::twin_in_scope(" a , line-7/* ", "line-7/m1"));
+  EXPECT_FALSE(sdk::twin_in_scope("line-7/*", "line-8/m1"));
+  EXPECT_TRUE(sdk::twin_in_scope("*", "anything"));
+  EXPECT_FALSE(sdk::twin_in_scope("", "motor-1"));
+  EXPECT_FALSE(sdk::twin_in_scope(",,", "motor-1"));
 }
 
 }  // namespace

@@ -4,8 +4,15 @@
 #include <charconv>
 #include <initializer_list>
 
+#include "doppel/sdk/config_values.hpp"
+
 namespace doppel::plugins::coap {
 
+using sdk::config_bool;
+using sdk::config_duration;
+using sdk::config_error;
+using sdk::config_known_keys;
+using sdk::config_string;
 using sdk::ConfigNode;
 using sdk::Status;
 using Type = ConfigNode::Type;
@@ -66,54 +73,6 @@ std::vector<std::string> PathTemplate::vars() const {
 std::string Endpoint::text() const {
   bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-bool twin_matches(std::string_view patterns, std::string_view twin) {
-  std::size_t i = 0;
-  while (i <= patterns.size()) {
-    std::size_t end = patterns.find(',', i);
-    if (end == std::string_view::npos) end = patterns.size();
-    std::string_view p = patterns.substr(i, end - i);
-    while (!p.empty() && p.front() == ' ')
-      p.remove_prefix(1);
-    while (!p.empty() && p.back() == ' ')
-      p.remove_suffix(1);
-    if (!p.empty()) {
-      if (p.back() == '*') {
-        if (twin.substr(0, p.size() - 1) == p.substr(0, p.size() - 1)) return true;
-      } else if (p == twin) {
-        return true;
-      }
-    }
-    i = end + 1;
-  }
-  return false;
-}
-
-bool parse_duration(std::string_view text, sdk::Duration& out) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
-    ++digits;
-  if (digits == 0 || digits > 12) return false;
-  std::int64_t n = 0;
-  std::from_chars(text.data(), text.data() + digits, n);
-  std::string_view unit = text.substr(digits);
-  sdk::Duration scale = 0;
-  if (unit == "ms")
-    scale = sdk::kMillisecond;
-  else if (unit == "s")
-    scale = sdk::kSecond;
-  else if (unit == "m")
-    scale = sdk::kMinute;
-  else if (unit == "h")
-    scale = 60 * sdk::kMinute;
-  else if (unit == "d")
-    scale = 24 * 60 * sdk::kMinute;
-  else
-    return false;
-  if (n <= 0) return false;
-  out = n * scale;
-  return true;
 }
 
 bool parse_size(std::string_view text, std::size_t& out) {
@@ -226,39 +185,6 @@ sdk::Expected<std::vector<PskEntry>> parse_psk_text(std::string_view text, std::
 
 namespace {
 
-Status bad(std::string message, const ConfigNode& node) {
-  return sdk::invalid_argument(std::move(message), node.where());
-}
-
-Status string_of(const ConfigNode& node, std::string_view what, std::string& out,
-                 bool allow_empty = false) {
-  if (node.type() != Type::kString)
-    return bad(std::string(what) + " must be a string (got " +
-                   std::string(sdk::config_type_name(node.type())) + ")",
-               node);
-  if (!allow_empty && node.text().empty())
-    return bad(std::string(what) + " must not be empty", node);
-  out = std::string(node.text());
-  return {};
-}
-
-Status duration_of(const ConfigNode& node, std::string_view what, sdk::Duration& out) {
-  if (node.type() != Type::kString || !parse_duration(node.text(), out))
-    return bad(std::string(what) + " must be a duration such as 500ms, 10s, 5m or 1h (got '" +
-                   std::string(node.text()) + "')",
-               node);
-  return {};
-}
-
-Status bool_of(const ConfigNode& node, std::string_view what, bool& out) {
-  if (node.type() != Type::kBool)
-    return bad(
-        std::string(what) + " must be true or false (got '" + std::string(node.text()) + "')",
-        node);
-  out = node.as_bool();
-  return {};
-}
-
 Status endpoint_of(const ConfigNode& node, std::string_view what, Endpoint& out) {
   if (node.type() == Type::kString && node.text().empty()) {
     out = Endpoint{};
@@ -266,45 +192,29 @@ Status endpoint_of(const ConfigNode& node, std::string_view what, Endpoint& out)
   }
   if ((node.type() != Type::kString && node.type() != Type::kInteger) ||
       !parse_endpoint(node.text(), out))
-    return bad(std::string(what) + " must be host:port such as 127.0.0.1:5683 (got '" +
-                   std::string(node.text()) + "')",
-               node);
-  return {};
-}
-
-Status known_keys(const ConfigNode& node, std::string_view block,
-                  std::initializer_list<std::string_view> known) {
-  if (node.type() != Type::kMap) return bad(std::string(block) + " must be a map", node);
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    std::string_view key = node.key_at(i);
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      std::string list;
-      for (std::string_view k : known)
-        list += (list.empty() ? "" : ", ") + std::string(k);
-      return bad("unknown key '" + std::string(key) + "' in " + std::string(block) +
-                     "; known keys: " + list,
-                 node.at(i));
-    }
-  }
+    return config_error(std::string(what) + " must be host:port such as 127.0.0.1:5683 (got '" +
+                            std::string(node.text()) + "')",
+                        node);
   return {};
 }
 
 Status path_of(const ConfigNode& node, std::string_view what,
                std::initializer_list<std::string_view> allowed, PathTemplate& out) {
   std::string text;
-  if (Status s = string_of(node, what, text); !s) return s;
+  if (Status s = config_string(node, what, text); !s) return s;
   if (text.front() == '/') text.erase(0, 1);
   if (text.find_first_of("?#") != std::string::npos)
-    return bad(std::string(what) + " '" + text + "' must be a path only (no ?query or #)", node);
+    return config_error(std::string(what) + " '" + text + "' must be a path only (no ?query or #)",
+                        node);
   PathTemplate t(text);
   for (const std::string& v : t.vars())
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
       std::string list;
       for (std::string_view k : allowed)
         list += (list.empty() ? "{" : ", {") + std::string(k) + "}";
-      return bad(std::string(what) + " '" + text + "' uses an unknown variable {" + v +
-                     "}; it may use " + list,
-                 node);
+      return config_error(std::string(what) + " '" + text + "' uses an unknown variable {" + v +
+                              "}; it may use " + list,
+                          node);
     }
   out = std::move(t);
   return {};
@@ -339,10 +249,10 @@ bool secure_uri(std::string_view uri) {
 sdk::Expected<Config> parse_config(const ConfigNode& c) {
   Config cfg;
   if (c.missing() || c.type() == Type::kNull) return cfg;
-  if (c.type() != Type::kMap) return bad("the coap config must be a map", c);
+  if (c.type() != Type::kMap) return config_error("the coap config must be a map", c);
   std::vector<Status> errors;
   auto fail = [&](std::string message, const ConfigNode& node) {
-    errors.push_back(bad(std::move(message), node));
+    errors.push_back(config_error(std::move(message), node));
   };
   auto check = [&](Status s) {
     if (!s) errors.push_back(std::move(s));
@@ -363,17 +273,17 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
   if (const ConfigNode& n = c.get("listen"); !n.missing())
     check(endpoint_of(n, "listen", cfg.listen));
   if (const ConfigNode& d = c.get("dtls"); !d.missing()) {
-    check(known_keys(d, "dtls", {"listen", "psk_file", "require"}));
+    check(config_known_keys(d, "dtls", {"listen", "psk_file", "require"}));
     if (const ConfigNode& n = d.get("listen"); !n.missing())
       check(endpoint_of(n, "dtls.listen", cfg.dtls.listen));
     else
       cfg.dtls.listen = Endpoint{"127.0.0.1", 5684};
     if (const ConfigNode& n = d.get("psk_file"); !n.missing())
-      check(string_of(n, "dtls.psk_file", cfg.dtls.psk_file));
+      check(config_string(n, "dtls.psk_file", cfg.dtls.psk_file));
     else
       fail("dtls needs psk_file: the file with one 'identity key twins' line per device", d);
     if (const ConfigNode& n = d.get("require"); !n.missing())
-      check(bool_of(n, "dtls.require", cfg.dtls.require));
+      check(config_bool(n, "dtls.require", cfg.dtls.require));
     if (cfg.dtls.listen.enabled() && cfg.listen.enabled() &&
         cfg.dtls.listen.port == cfg.listen.port && cfg.dtls.listen.host == cfg.listen.host)
       fail("dtls.listen must differ from listen (" + cfg.listen.text() + ")", d);
@@ -410,9 +320,9 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       fail("observe must be a list of {uri, topic, mode, interval, reregister_after}", l);
     for (std::size_t i = 0; l.type() == Type::kList && i < l.size(); ++i) {
       const ConfigNode& o = l.at(i);
-      if (Status s =
-              known_keys(o, "observe[" + std::to_string(i) + "]",
-                         {"uri", "topic", "mode", "interval", "reregister_after", "identity"});
+      if (Status s = config_known_keys(
+              o, "observe[" + std::to_string(i) + "]",
+              {"uri", "topic", "mode", "interval", "reregister_after", "identity"});
           !s) {
         errors.push_back(s);
         continue;
@@ -421,7 +331,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       oc.where = o.where();
       if (const ConfigNode& n = o.get("uri"); n.missing())
         fail("observe entries need uri: coap://host:port/path", o);
-      else if (Status s = string_of(n, "observe uri", oc.uri); !s)
+      else if (Status s = config_string(n, "observe uri", oc.uri); !s)
         errors.push_back(s);
       else if (!coap_uri(oc.uri))
         fail("observe uri '" + oc.uri + "' must start with coap:// (or coaps://)", n);
@@ -431,7 +341,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
             "twins/motor-1/telemetry",
             o);
       else
-        check(string_of(n, "observe topic", oc.topic));
+        check(config_string(n, "observe topic", oc.topic));
       if (!oc.topic.empty() && oc.topic.front() == '/') oc.topic.erase(0, 1);
       if (!oc.topic.empty() &&
           std::none_of(routes.begin(), routes.end(),
@@ -449,16 +359,16 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
           fail("observe mode must be observe or poll (got '" + std::string(n.text()) + "')", n);
       }
       if (const ConfigNode& n = o.get("interval"); !n.missing())
-        check(duration_of(n, "observe interval", oc.interval));
+        check(config_duration(n, "observe interval", oc.interval));
       if (const ConfigNode& n = o.get("identity"); !n.missing())
-        check(string_of(n, "observe identity", oc.identity));
+        check(config_string(n, "observe identity", oc.identity));
       if (secure_uri(oc.uri) != !oc.identity.empty())
         fail(
             "a coaps:// uri needs identity: (a line of dtls.psk_file), and identity: needs "
             "coaps://",
             o);
       if (const ConfigNode& n = o.get("reregister_after"); !n.missing()) {
-        check(duration_of(n, "observe reregister_after", oc.reregister_after));
+        check(config_duration(n, "observe reregister_after", oc.reregister_after));
         if (oc.mode == ObserveMode::kPoll)
           fail("reregister_after is for mode: observe; a poll uses interval", n);
       }
@@ -470,8 +380,8 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       fail("devices must be a list of {twins: \"motor-*\", uri: coap://host:port}", l);
     for (std::size_t i = 0; l.type() == Type::kList && i < l.size(); ++i) {
       const ConfigNode& o = l.at(i);
-      if (Status s =
-              known_keys(o, "devices[" + std::to_string(i) + "]", {"twins", "uri", "identity"});
+      if (Status s = config_known_keys(o, "devices[" + std::to_string(i) + "]",
+                                       {"twins", "uri", "identity"});
           !s) {
         errors.push_back(s);
         continue;
@@ -481,16 +391,16 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       if (const ConfigNode& n = o.get("twins"); n.missing())
         fail("devices entries need twins: ids or prefixes (\"motor-*\")", o);
       else
-        check(string_of(n, "devices twins", dc.twins));
+        check(config_string(n, "devices twins", dc.twins));
       if (const ConfigNode& n = o.get("uri"); n.missing())
         fail("devices entries need uri: coap://host:port", o);
-      else if (Status s = string_of(n, "devices uri", dc.uri); !s)
+      else if (Status s = config_string(n, "devices uri", dc.uri); !s)
         errors.push_back(s);
       else if (!coap_uri(dc.uri) || dc.uri.find_first_of("?#") != std::string::npos)
         fail("devices uri '" + dc.uri + "' must be coap://host:port[/path-prefix] (or coaps://)",
              n);
       if (const ConfigNode& n = o.get("identity"); !n.missing())
-        check(string_of(n, "devices identity", dc.identity));
+        check(config_string(n, "devices identity", dc.identity));
       if (secure_uri(dc.uri) != !dc.identity.empty())
         fail(
             "a coaps:// uri needs identity: (a line of dtls.psk_file), and identity: needs "
@@ -504,7 +414,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
   if (const ConfigNode& d = c.get("desired"); !d.missing()) {
     cfg.desired.enabled = true;
     if (d.type() != Type::kNull) {
-      check(known_keys(d, "desired", {"path", "method", "timeout"}));
+      check(config_known_keys(d, "desired", {"path", "method", "timeout"}));
       if (const ConfigNode& n = d.get("path"); !n.missing())
         check(path_of(n, "desired.path", {"twin", "component", "name"}, cfg.desired.path));
       if (const ConfigNode& n = d.get("method"); !n.missing()) {
@@ -516,18 +426,18 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
           fail("desired.method must be PUT or POST (got '" + std::string(n.text()) + "')", n);
       }
       if (const ConfigNode& n = d.get("timeout"); !n.missing())
-        check(duration_of(n, "desired.timeout", cfg.desired.timeout));
+        check(config_duration(n, "desired.timeout", cfg.desired.timeout));
     }
   }
   if (const ConfigNode& d = c.get("commands"); !d.missing()) {
     cfg.commands.enabled = true;
     if (d.type() != Type::kNull) {
-      check(known_keys(d, "commands", {"path", "timeout"}));
+      check(config_known_keys(d, "commands", {"path", "timeout"}));
       if (const ConfigNode& n = d.get("path"); !n.missing())
         check(path_of(n, "commands.path", {"twin", "component", "name", "correlation"},
                       cfg.commands.path));
       if (const ConfigNode& n = d.get("timeout"); !n.missing())
-        check(duration_of(n, "commands.timeout", cfg.commands.timeout));
+        check(config_duration(n, "commands.timeout", cfg.commands.timeout));
     }
   }
   bool client_identity = false;

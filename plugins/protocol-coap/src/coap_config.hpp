@@ -37,9 +37,6 @@ struct Endpoint {
   std::string text() const;
 };
 
-// A comma-separated list of twin ids, a trailing '*' matching any rest: "motor-1,line-7/*".
-bool twin_matches(std::string_view patterns, std::string_view twin);
-
 struct DtlsConfig {
   Endpoint listen;       // coaps server (default port 5684)
   std::string psk_file;  // lines "identity key twins"; read at start
@@ -61,7 +58,7 @@ struct ObserveConfig {
 
 // Downlink: where a twin's device is.
 struct DeviceConfig {
-  std::string twins;     // patterns as in twin_matches
+  std::string twins;     // patterns as in sdk::twin_in_scope ("motor-1,line-7/*")
   std::string uri;       // coap://host:port or coaps:// (a path prefix is allowed)
   std::string identity;  // coaps://: the dtls.psk_file identity (and key) Doppel uses
   std::string where;
@@ -95,8 +92,6 @@ extern const std::size_t kConfigFieldCount;
 
 sdk::Expected<Config> parse_config(const sdk::ConfigNode& node);
 
-// "250ms", "10s", "5m", "1h", "1d" -> nanoseconds.
-bool parse_duration(std::string_view text, sdk::Duration& out);
 // "64KiB", "1MiB", "1500" (bytes) -> bytes.
 bool parse_size(std::string_view text, std::size_t& out);
 // "127.0.0.1:5683", "[::1]:5683", ":5683" or "5683" (host defaults to 127.0.0.1).
@@ -106,7 +101,7 @@ bool parse_endpoint(std::string_view text, Endpoint& out);
 struct PskEntry {
   std::string identity;
   std::string key;    // raw bytes
-  std::string twins;  // patterns as in twin_matches
+  std::string twins;  // patterns as in sdk::twin_in_scope ("motor-1,line-7/*")
 };
 // Parses the PSK file's text; errors name "<file>:<line>" and never contain a key.
 sdk::Expected<std::vector<PskEntry>> parse_psk_text(std::string_view text, std::string_view file);

@@ -961,7 +961,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
                                            (desired ? "desired" : "commands") + ": config"));
     const DeviceConfig* device = nullptr;
     for (const DeviceConfig& d : cfg_.devices)
-      if (twin_matches(d.twins, m.twin)) {
+      if (sdk::twin_in_scope(d.twins, m.twin)) {
         device = &d;
         break;
       }

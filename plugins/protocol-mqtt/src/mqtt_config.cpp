@@ -4,10 +4,16 @@
 #include <charconv>
 #include <initializer_list>
 
+#include "doppel/sdk/config_values.hpp"
 #include "doppel/sdk/protocol.hpp"
 
 namespace doppel::plugins::mqtt {
 
+using sdk::config_bool;
+using sdk::config_duration;
+using sdk::config_error;
+using sdk::config_known_keys;
+using sdk::config_string;
 using sdk::ConfigNode;
 using sdk::Status;
 using Type = ConfigNode::Type;
@@ -135,93 +141,17 @@ bool TopicTemplate::vars_are_whole_levels() const {
 
 // ---- values ------------------------------------------------------------------------------
 
-bool parse_duration(std::string_view text, sdk::Duration& out) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
-    ++digits;
-  if (digits == 0 || digits > 12) return false;
-  std::int64_t n = 0;
-  std::from_chars(text.data(), text.data() + digits, n);
-  std::string_view unit = text.substr(digits);
-  sdk::Duration scale = 0;
-  if (unit == "ms")
-    scale = sdk::kMillisecond;
-  else if (unit == "s")
-    scale = sdk::kSecond;
-  else if (unit == "m")
-    scale = sdk::kMinute;
-  else if (unit == "h")
-    scale = 60 * sdk::kMinute;
-  else if (unit == "d")
-    scale = 24 * 60 * sdk::kMinute;
-  else
-    return false;
-  if (n <= 0) return false;
-  out = n * scale;
-  return true;
-}
-
 namespace {
-
-Status bad(std::string message, const ConfigNode& node) {
-  return sdk::invalid_argument(std::move(message), node.where());
-}
-
-Status string_of(const ConfigNode& node, std::string_view what, std::string& out,
-                 bool allow_empty = false) {
-  if (node.type() != Type::kString)
-    return bad(std::string(what) + " must be a string (got " +
-                   std::string(sdk::config_type_name(node.type())) + ")",
-               node);
-  if (!allow_empty && node.text().empty())
-    return bad(std::string(what) + " must not be empty", node);
-  out = std::string(node.text());
-  return {};
-}
-
-Status duration_of(const ConfigNode& node, std::string_view what, sdk::Duration& out) {
-  if (node.type() != Type::kString || !parse_duration(node.text(), out))
-    return bad(std::string(what) + " must be a duration such as 500ms, 10s, 5m or 1h (got '" +
-                   std::string(node.text()) + "')",
-               node);
-  return {};
-}
 
 Status qos_of(const ConfigNode& node, std::string_view what, int& out) {
   if (node.type() != Type::kInteger || node.as_integer() < 0 || node.as_integer() > 2)
-    return bad(std::string(what) + " must be 0, 1 or 2 (got '" + std::string(node.text()) + "')",
-               node);
+    return config_error(
+        std::string(what) + " must be 0, 1 or 2 (got '" + std::string(node.text()) + "')", node);
   out = static_cast<int>(node.as_integer());
   return {};
 }
 
-Status bool_of(const ConfigNode& node, std::string_view what, bool& out) {
-  if (node.type() != Type::kBool)
-    return bad(
-        std::string(what) + " must be true or false (got '" + std::string(node.text()) + "')",
-        node);
-  out = node.as_bool();
-  return {};
-}
-
 // Rejects keys of a nested block that are not in `known` (typos must not pass silently).
-Status known_keys(const ConfigNode& node, std::string_view block,
-                  std::initializer_list<std::string_view> known) {
-  if (node.type() != Type::kMap) return bad(std::string(block) + " must be a map", node);
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    std::string_view key = node.key_at(i);
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      std::string list;
-      for (std::string_view k : known)
-        list += (list.empty() ? "" : ", ") + std::string(k);
-      return bad("unknown key '" + std::string(key) + "' in " + std::string(block) +
-                     "; known keys: " + list,
-                 node.at(i));
-    }
-  }
-  return {};
-}
-
 Status topic_of(const ConfigNode& node, std::string_view what,
                 std::initializer_list<std::string_view> allowed, TopicTemplate& out,
                 bool allow_empty = false) {
@@ -230,20 +160,21 @@ Status topic_of(const ConfigNode& node, std::string_view what,
     return {};
   }
   std::string text;
-  if (Status s = string_of(node, what, text, allow_empty); !s) return s;
+  if (Status s = config_string(node, what, text, allow_empty); !s) return s;
   if (text.find_first_of("+#") != std::string::npos)
-    return bad(std::string(what) + " '" + text +
-                   "' must not contain the wildcards + or #: it names one topic per message",
-               node);
+    return config_error(
+        std::string(what) + " '" + text +
+            "' must not contain the wildcards + or #: it names one topic per message",
+        node);
   TopicTemplate t(text);
   for (const std::string& v : t.vars())
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
       std::string list;
       for (std::string_view k : allowed)
         list += (list.empty() ? "{" : ", {") + std::string(k) + "}";
-      return bad(std::string(what) + " '" + text + "' uses an unknown variable {" + v +
-                     "}; it may use " + list,
-                 node);
+      return config_error(std::string(what) + " '" + text + "' uses an unknown variable {" + v +
+                              "}; it may use " + list,
+                          node);
     }
   out = std::move(t);
   return {};
@@ -255,11 +186,11 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
   Config cfg;
   cfg.client_id = "doppel-" + std::string(instance_name);
   if (c.missing() || c.type() == Type::kNull) return cfg;
-  if (c.type() != Type::kMap) return bad("the mqtt config must be a map", c);
+  if (c.type() != Type::kMap) return config_error("the mqtt config must be a map", c);
   // Every problem is collected, so one run lists them all (like the host's key checks).
   std::vector<Status> errors;
   auto fail = [&](std::string message, const ConfigNode& node) {
-    errors.push_back(bad(std::move(message), node));
+    errors.push_back(config_error(std::move(message), node));
   };
   for (std::size_t i = 0; i < c.size(); ++i) {
     std::string_view key = c.key_at(i);
@@ -275,7 +206,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
   }
 
   if (const ConfigNode& n = c.get("broker"); !n.missing()) {
-    if (Status s = string_of(n, "broker", cfg.broker); !s) errors.push_back(s);
+    if (Status s = config_string(n, "broker", cfg.broker); !s) errors.push_back(s);
     if (cfg.broker.rfind("tcp://", 0) != 0 && cfg.broker.rfind("ssl://", 0) != 0 &&
         cfg.broker.rfind("mqtt://", 0) != 0 && cfg.broker.rfind("mqtts://", 0) != 0)
       fail("broker '" + cfg.broker +
@@ -285,7 +216,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
     if (cfg.broker.rfind("mqtts://", 0) == 0) cfg.broker = "ssl://" + cfg.broker.substr(8);
   }
   if (const ConfigNode& n = c.get("client_id"); !n.missing())
-    if (Status s = string_of(n, "client_id", cfg.client_id); !s) errors.push_back(s);
+    if (Status s = config_string(n, "client_id", cfg.client_id); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("protocol"); !n.missing()) {
     std::string_view v = n.text();
     if (v == "5" || v == "5.0")
@@ -296,34 +227,35 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
       fail("protocol must be 5 or 3.1.1 (got '" + std::string(v) + "')", n);
   }
   if (const ConfigNode& n = c.get("clean_session"); !n.missing())
-    if (Status s = bool_of(n, "clean_session", cfg.clean_session); !s) errors.push_back(s);
+    if (Status s = config_bool(n, "clean_session", cfg.clean_session); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("session_expiry"); !n.missing()) {
     if (cfg.protocol != 5)
       fail("session_expiry is an MQTT v5 setting; with protocol 3.1.1 remove it", n);
-    if (Status s = duration_of(n, "session_expiry", cfg.session_expiry); !s) errors.push_back(s);
+    if (Status s = config_duration(n, "session_expiry", cfg.session_expiry); !s)
+      errors.push_back(s);
   } else if (!cfg.clean_session) {
     cfg.session_expiry = 60 * sdk::kMinute;
   }
   if (const ConfigNode& n = c.get("username"); !n.missing())
-    if (Status s = string_of(n, "username", cfg.username); !s) errors.push_back(s);
+    if (Status s = config_string(n, "username", cfg.username); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("password_file"); !n.missing()) {
-    if (Status s = string_of(n, "password_file", cfg.password_file); !s) errors.push_back(s);
+    if (Status s = config_string(n, "password_file", cfg.password_file); !s) errors.push_back(s);
     if (cfg.username.empty()) fail("password_file needs a username: add username: <name>", n);
   }
   cfg.tls.enabled = cfg.broker.rfind("ssl://", 0) == 0;
   if (const ConfigNode& t = c.get("tls"); !t.missing()) {
-    if (Status s = known_keys(t, "tls", {"ca", "cert", "key", "verify_hostname"}); !s)
+    if (Status s = config_known_keys(t, "tls", {"ca", "cert", "key", "verify_hostname"}); !s)
       errors.push_back(s);
     if (!cfg.tls.enabled)
       fail("tls is set but broker '" + cfg.broker + "' is not ssl://; use ssl://host:8883", t);
     if (const ConfigNode& n = t.get("ca"); !n.missing())
-      if (Status s = string_of(n, "tls.ca", cfg.tls.ca); !s) errors.push_back(s);
+      if (Status s = config_string(n, "tls.ca", cfg.tls.ca); !s) errors.push_back(s);
     if (const ConfigNode& n = t.get("cert"); !n.missing())
-      if (Status s = string_of(n, "tls.cert", cfg.tls.cert); !s) errors.push_back(s);
+      if (Status s = config_string(n, "tls.cert", cfg.tls.cert); !s) errors.push_back(s);
     if (const ConfigNode& n = t.get("key"); !n.missing())
-      if (Status s = string_of(n, "tls.key", cfg.tls.key); !s) errors.push_back(s);
+      if (Status s = config_string(n, "tls.key", cfg.tls.key); !s) errors.push_back(s);
     if (const ConfigNode& n = t.get("verify_hostname"); !n.missing())
-      if (Status s = bool_of(n, "tls.verify_hostname", cfg.tls.verify_hostname); !s)
+      if (Status s = config_bool(n, "tls.verify_hostname", cfg.tls.verify_hostname); !s)
         errors.push_back(s);
     if (cfg.tls.cert.empty() != cfg.tls.key.empty())
       fail("tls.cert and tls.key go together: give both (client certificate) or neither", t);
@@ -331,19 +263,20 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
   if (const ConfigNode& n = c.get("qos"); !n.missing())
     if (Status s = qos_of(n, "qos", cfg.qos); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("shared_group"); !n.missing()) {
-    if (Status s = string_of(n, "shared_group", cfg.shared_group); !s) errors.push_back(s);
+    if (Status s = config_string(n, "shared_group", cfg.shared_group); !s) errors.push_back(s);
     if (cfg.protocol != 5)
       fail("shared_group needs MQTT v5 shared subscriptions; set protocol: 5", n);
     if (cfg.shared_group.find_first_of("/+#") != std::string::npos)
       fail("shared_group must not contain '/', '+' or '#'", n);
   }
   if (const ConfigNode& r = c.get("reconnect"); !r.missing()) {
-    if (Status s = known_keys(r, "reconnect", {"min_delay", "max_delay"}); !s) errors.push_back(s);
+    if (Status s = config_known_keys(r, "reconnect", {"min_delay", "max_delay"}); !s)
+      errors.push_back(s);
     if (const ConfigNode& n = r.get("min_delay"); !n.missing())
-      if (Status s = duration_of(n, "reconnect.min_delay", cfg.reconnect_min); !s)
+      if (Status s = config_duration(n, "reconnect.min_delay", cfg.reconnect_min); !s)
         errors.push_back(s);
     if (const ConfigNode& n = r.get("max_delay"); !n.missing())
-      if (Status s = duration_of(n, "reconnect.max_delay", cfg.reconnect_max); !s)
+      if (Status s = config_duration(n, "reconnect.max_delay", cfg.reconnect_max); !s)
         errors.push_back(s);
     if (cfg.reconnect_max < cfg.reconnect_min)
       fail("reconnect.max_delay must not be below reconnect.min_delay", r);
@@ -352,9 +285,10 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
            r.get("min_delay"));
   }
   if (const ConfigNode& n = c.get("connect_timeout"); !n.missing())
-    if (Status s = duration_of(n, "connect_timeout", cfg.connect_timeout); !s) errors.push_back(s);
+    if (Status s = config_duration(n, "connect_timeout", cfg.connect_timeout); !s)
+      errors.push_back(s);
   if (const ConfigNode& n = c.get("keep_alive"); !n.missing())
-    if (Status s = duration_of(n, "keep_alive", cfg.keep_alive); !s) errors.push_back(s);
+    if (Status s = config_duration(n, "keep_alive", cfg.keep_alive); !s) errors.push_back(s);
   if (const ConfigNode& n = c.get("outbox_limit"); !n.missing()) {
     if (n.type() != Type::kInteger || n.as_integer() < 0 || n.as_integer() > 10'000'000)
       fail("outbox_limit must be an integer from 0 (no store-and-forward) to 10000000", n);
@@ -379,7 +313,8 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
   if (const ConfigNode& d = c.get("desired"); !d.missing()) {
     cfg.desired.enabled = true;
     if (d.type() != Type::kNull) {
-      if (Status s = known_keys(d, "desired", {"topic", "ack_topic", "qos", "ack_timeout"}); !s)
+      if (Status s = config_known_keys(d, "desired", {"topic", "ack_topic", "qos", "ack_timeout"});
+          !s)
         errors.push_back(s);
       if (const ConfigNode& n = d.get("topic"); !n.missing())
         if (Status s =
@@ -402,14 +337,16 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
       if (const ConfigNode& n = d.get("qos"); !n.missing())
         if (Status s = qos_of(n, "desired.qos", cfg.desired.qos); !s) errors.push_back(s);
       if (const ConfigNode& n = d.get("ack_timeout"); !n.missing())
-        if (Status s = duration_of(n, "desired.ack_timeout", cfg.desired.ack_timeout); !s)
+        if (Status s = config_duration(n, "desired.ack_timeout", cfg.desired.ack_timeout); !s)
           errors.push_back(s);
     }
   }
   if (const ConfigNode& d = c.get("commands"); !d.missing()) {
     cfg.commands.enabled = true;
     if (d.type() != Type::kNull) {
-      if (Status s = known_keys(d, "commands", {"topic", "response_topic", "qos", "timeout"}); !s)
+      if (Status s =
+              config_known_keys(d, "commands", {"topic", "response_topic", "qos", "timeout"});
+          !s)
         errors.push_back(s);
       if (const ConfigNode& n = d.get("topic"); !n.missing())
         if (Status s = topic_of(n, "commands.topic", {"twin", "component", "name", "correlation"},
@@ -431,7 +368,7 @@ sdk::Expected<Config> parse_config(const ConfigNode& c, std::string_view instanc
       if (const ConfigNode& n = d.get("qos"); !n.missing())
         if (Status s = qos_of(n, "commands.qos", cfg.commands.qos); !s) errors.push_back(s);
       if (const ConfigNode& n = d.get("timeout"); !n.missing())
-        if (Status s = duration_of(n, "commands.timeout", cfg.commands.default_timeout); !s)
+        if (Status s = config_duration(n, "commands.timeout", cfg.commands.default_timeout); !s)
           errors.push_back(s);
     }
     if (cfg.protocol != 5) {

@@ -88,7 +88,5 @@ extern const std::size_t kConfigFieldCount;
 
 sdk::Expected<Config> parse_config(const sdk::ConfigNode& node, std::string_view instance_name);
 
-// "250ms", "10s", "5m", "1h", "1d" -> nanoseconds.
-bool parse_duration(std::string_view text, sdk::Duration& out);
 
 }  // namespace doppel::plugins::mqtt

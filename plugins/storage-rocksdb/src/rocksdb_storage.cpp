@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "doppel/sdk/config_values.hpp"
 #include "doppel/sdk/plugin.hpp"
 #include "doppel/sdk/storage.hpp"
 #include "history_format.hpp"
@@ -86,32 +87,6 @@ Status not_running() {
 
 rocksdb::Slice slice(std::string_view s) {
   return {s.data(), s.size()};
-}
-
-// "30m", "12h", "7d", "90s" -> nanoseconds.
-std::optional<sdk::Duration> parse_duration(std::string_view text) {
-  std::int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n <= 0 || end + 1 != text.data() + text.size()) return std::nullopt;
-  sdk::Duration unit = 0;
-  switch (*end) {
-    case 's':
-      unit = sdk::kSecond;
-      break;
-    case 'm':
-      unit = sdk::kMinute;
-      break;
-    case 'h':
-      unit = 60 * sdk::kMinute;
-      break;
-    case 'd':
-      unit = 24 * 60 * sdk::kMinute;
-      break;
-    default:
-      return std::nullopt;
-  }
-  if (n > std::numeric_limits<sdk::Duration>::max() / unit) return std::nullopt;
-  return n * unit;
 }
 
 // The smallest key greater than every key starting with `prefix` (none for "" or all 0xFF).
@@ -425,11 +400,11 @@ class RocksStorage final : public sdk::StoragePlugin {
         return sdk::invalid_argument(
             "history_retention must be a duration string such as 30m, 12h or 7d", r.where());
       if (!r.text().empty()) {
-        std::optional<sdk::Duration> d = parse_duration(r.text());
+        std::optional<sdk::Duration> d = sdk::parse_duration(r.text());
         if (!d)
           return sdk::invalid_argument(
               "history_retention must be a positive duration such as "
-              "30m, 12h or 7d (units s, m, h, d), not '" +
+              "30m, 12h or 7d (units ms, s, m, h, d), not '" +
                   std::string(r.text()) + "'",
               r.where());
         config_.retention = *d;

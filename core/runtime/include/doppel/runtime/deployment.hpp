@@ -19,6 +19,7 @@
 #include "doppel/runtime/logging.hpp"
 #include "doppel/sdk/clock.hpp"
 #include "doppel/sdk/config.hpp"
+#include "doppel/sdk/config_values.hpp"
 #include "doppel/sdk/plugin.hpp"
 
 namespace doppel::model {
@@ -265,7 +266,8 @@ DeploymentLoad load_deployment_text(std::string name, std::string_view text,
                                     const DeploymentOptions& options = {});
 
 // "250ms", "10s", "5m", "1h", "7d" -> nanoseconds: a positive integer without leading zeros
-// and a unit. nullopt when malformed or too large for 64-bit nanoseconds.
-std::optional<sdk::Duration> parse_duration(std::string_view text);
+// and a unit. nullopt when malformed or too large for 64-bit nanoseconds. The SDK's parser, so
+// plugins read the durations in their config blocks exactly as the core reads the file's.
+using sdk::parse_duration;
 
 }  // namespace doppel::runtime

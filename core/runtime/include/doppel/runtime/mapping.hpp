@@ -79,11 +79,6 @@ sdk::Expected<std::vector<Route>> compile_routes(const sdk::ConfigNode& ingest_l
 // Returns false when the units are unknown or of different types.
 bool convert_unit(double value, std::string_view from, std::string_view to, double& out);
 
-// Does `twin` match one of the comma-separated patterns ("motor-3,line-7/*": exact ids, or a
-// prefix when the pattern ends in '*')? The scope of an authenticated device
-// (sdk::InboundMessage::device_twins); spaces around patterns are ignored.
-bool twin_in_scope(std::string_view patterns, std::string_view twin);
-
 // Event time from a JSON value: RFC 3339 strings, or numbers of epoch seconds (< 1e11),
 // milliseconds (< 1e14), microseconds (< 1e17) or nanoseconds.
 bool parse_event_time(std::string_view json_value, sdk::Timestamp& out);

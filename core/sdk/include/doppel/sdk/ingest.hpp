@@ -43,6 +43,31 @@ class IngestCallback {
   virtual void done(const IngestOutcome& outcome) noexcept = 0;
 };
 
+// Does `twin` match one of the comma-separated patterns of a device scope ("motor-3,line-7/*":
+// exact ids, or a prefix when a pattern ends in '*'; spaces around patterns are ignored)? The
+// core's check of InboundMessage::device_twins; plugins use it for their own twin lists too.
+inline bool twin_in_scope(std::string_view patterns, std::string_view twin) noexcept {
+  std::size_t i = 0;
+  while (i <= patterns.size()) {
+    std::size_t end = patterns.find(',', i);
+    if (end == std::string_view::npos) end = patterns.size();
+    std::string_view p = patterns.substr(i, end - i);
+    while (!p.empty() && p.front() == ' ')
+      p.remove_prefix(1);
+    while (!p.empty() && p.back() == ' ')
+      p.remove_suffix(1);
+    if (!p.empty()) {
+      if (p.back() == '*') {
+        if (twin.substr(0, p.size() - 1) == p.substr(0, p.size() - 1)) return true;
+      } else if (twin == p) {
+        return true;
+      }
+    }
+    i = end + 1;
+  }
+  return false;
+}
+
 class IngestSink {
  public:
   virtual ~IngestSink() = default;
