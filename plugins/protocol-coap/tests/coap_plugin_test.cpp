@@ -25,11 +25,14 @@
 #include "doppel/runtime/runtime.hpp"
 #include "doppel/sdk/ingest.hpp"
 #include "doppel/sdk/protocol.hpp"
+#include "doppel/testing/shell.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel {
 namespace {
 
+using testing::run_shell;
+using testing::shell_quote;
 using testing::TempDir;
 using testing::wait_until;
 using namespace std::chrono_literals;
@@ -46,26 +49,6 @@ constexpr const char* kModel = R"({
     {"@type": "Command", "name": "reduceLoad",
      "request": {"name": "percent", "schema": "integer"},
      "response": {"name": "accepted", "schema": "boolean"}}]})";
-
-std::string run(const std::string& cmd, int* rc = nullptr) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  int status = ::pclose(p);
-  if (rc) *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s)
-    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 int any_udp_port();
 
@@ -99,7 +82,7 @@ int any_udp_port() {
 
 // coap-client-openssl with `args`; stdout and stderr together. Waits at most `wait_s` seconds.
 std::string coap_client(const std::string& args, int* rc = nullptr, int wait_s = 10) {
-  return run(
+  return run_shell(
       std::string(DOPPEL_COAP_CLIENT) + " -B " + std::to_string(wait_s) + " " + args + " 2>&1", rc);
 }
 
@@ -181,8 +164,8 @@ std::string uri(int port, const std::string& path) {
 // A POST with coap-client: returns the response code coap-client saw ("2.04", "4.00", ...).
 std::string post(int port, const std::string& path, const std::string& payload,
                  const std::string& extra = "", std::string* output = nullptr) {
-  std::string out =
-      coap_client("-v 6 -m post " + extra + " -e " + quote(payload) + " " + quote(uri(port, path)));
+  std::string out = coap_client("-v 6 -m post " + extra + " -e " + shell_quote(payload) + " " +
+                                shell_quote(uri(port, path)));
   if (output) *output = out;
   return response_code(out);
 }
@@ -495,7 +478,7 @@ TEST(CoapServer, BadRequestsGetTheRightCodeAndAreDeadLettered) {
   EXPECT_NE(out.find("wrong-type"), std::string::npos) << out;
   EXPECT_EQ(post(port, "somewhere/else", R"({"temperature": 1})", "", &out), "4.04") << out;
   // Reading is not served: devices write.
-  out = coap_client("-v 6 " + quote(uri(port, "twins/motor-1/telemetry")));
+  out = coap_client("-v 6 " + shell_quote(uri(port, "twins/motor-1/telemetry")));
   EXPECT_EQ(response_code(out), "4.04") << out;  // libcoap: no resource serves GET there
   EXPECT_EQ(post(port, "twins/motor-1/telemetry", R"({"temperature": 22})", "", &out), "2.04")
       << out;
@@ -552,9 +535,9 @@ TEST(CoapServer, BlockWiseUploadOver1KiBIsReassembled) {
   std::string payload = R"({"t": 42.5, "pad": ")" + std::string(1500, 'x') + "\"}";
   TempDir tmp;
   std::ofstream(tmp.path() / "body.json") << payload;
-  std::string out =
-      coap_client("-v 7 -m post -b 64 -t json -f " + quote((tmp.path() / "body.json").string()) +
-                  " " + quote(uri(port, "twins/motor-2/big")));
+  std::string out = coap_client("-v 7 -m post -b 64 -t json -f " +
+                                shell_quote((tmp.path() / "body.json").string()) + " " +
+                                shell_quote(uri(port, "twins/motor-2/big")));
   EXPECT_EQ(response_code(out), "2.04") << out;
   EXPECT_NE(out.find("Block1:0/M/64"), std::string::npos) << "not sent block-wise:\n" << out;
   // 24 blocks of 64 bytes, each but the last answered 2.31 Continue, the body reassembled.
@@ -574,8 +557,8 @@ TEST(CoapServer, PayloadOverMaxPayloadIs413) {
   TempDir tmp;
   std::ofstream(tmp.path() / "body.json") << payload;
   std::string out =
-      coap_client("-v 6 -m post -b 64 -f " + quote((tmp.path() / "body.json").string()) + " " +
-                  quote(uri(port, "twins/motor-2/big")));
+      coap_client("-v 6 -m post -b 64 -f " + shell_quote((tmp.path() / "body.json").string()) +
+                  " " + shell_quote(uri(port, "twins/motor-2/big")));
   EXPECT_EQ(response_code(out), "4.13") << out;
   rt.stop();
 }
@@ -592,8 +575,8 @@ TEST(CoapServer, CborPayloadIsDecodedByTheCore) {
   TempDir tmp;
   std::ofstream(tmp.path() / "body.cbor", std::ios::binary) << cbor;
   std::string out =
-      coap_client("-v 6 -m post -t 60 -f " + quote((tmp.path() / "body.cbor").string()) + " " +
-                  quote(uri(port, "twins/motor-1/telemetry")));
+      coap_client("-v 6 -m post -t 60 -f " + shell_quote((tmp.path() / "body.cbor").string()) +
+                  " " + shell_quote(uri(port, "twins/motor-1/telemetry")));
   EXPECT_EQ(response_code(out), "2.04") << out;
   EXPECT_EQ(reported(rt, "motor-1", "temperature"), "21.5");
   rt.stop();
@@ -664,7 +647,7 @@ TEST(CoapServer, ConIsAnsweredOnlyAfterTheCoreConfirmedIt) {
   std::string out;
   std::thread client([&] {
     out = coap_client("-v 7 -m post -e '{\"temperature\": 1}' " +
-                      quote(uri(port, "twins/motor-1/telemetry")));
+                      shell_quote(uri(port, "twins/motor-1/telemetry")));
     finished = true;
   });
   ASSERT_TRUE(wait_until([&] { return p.sink.n.load() == 1; }));
@@ -759,18 +742,18 @@ TEST(CoapDtls, RightKeyIsAcceptedWrongKeyAndPlainWritesAreRefused) {
     return "coaps://127.0.0.1:" + std::to_string(sport) + "/" + path;
   };
   std::string out = coap_client("-v 6 -m post -u dev-1 -k s3cret-key-1 -e '{\"temperature\": 5}' " +
-                                quote(coaps("twins/motor-1/telemetry")));
+                                shell_quote(coaps("twins/motor-1/telemetry")));
   EXPECT_EQ(response_code(out), "2.04") << out;
   EXPECT_EQ(reported(rt, "motor-1", "temperature"), "5");
 
   // A hex key: the bytes 00 11 22 ... given on the command line as text cannot be typed, so a
   // wrong text key for dev-2 must fail the handshake.
   out = coap_client("-v 6 -m post -u dev-1 -k wrong-key -e '{\"temperature\": 6}' " +
-                        quote(coaps("twins/motor-1/telemetry")),
+                        shell_quote(coaps("twins/motor-1/telemetry")),
                     nullptr, 3);
   EXPECT_NE(response_code(out), "2.04") << out;
   out = coap_client("-v 6 -m post -u nobody -k s3cret-key-1 -e '{\"temperature\": 7}' " +
-                        quote(coaps("twins/motor-1/telemetry")),
+                        shell_quote(coaps("twins/motor-1/telemetry")),
                     nullptr, 3);
   EXPECT_NE(response_code(out), "2.04") << out;
   EXPECT_EQ(reported(rt, "motor-1", "temperature"), "5");
@@ -796,7 +779,7 @@ TEST(CoapDtls, ADeviceMayOnlyWriteItsOwnTwins) {
   runtime::Runtime rt(std::move(*d.load.deployment), d.load.models, quiet_options());
   ASSERT_TRUE(rt.start());
   auto coaps = [&](const std::string& path) {
-    return quote("coaps://127.0.0.1:" + std::to_string(sport) + "/" + path);
+    return shell_quote("coaps://127.0.0.1:" + std::to_string(sport) + "/" + path);
   };
   std::string out = coap_client("-v 6 -m post -u dev-1 -k key-one -e '{\"temperature\": 9}' " +
                                 coaps("twins/motor-2/telemetry"));

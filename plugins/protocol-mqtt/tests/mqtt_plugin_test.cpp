@@ -19,12 +19,15 @@
 #include "doppel/sdk/ingest.hpp"
 #include "doppel/sdk/protocol.hpp"
 #include "doppel/testing/mosquitto_broker.hpp"
+#include "doppel/testing/shell.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel {
 namespace {
 
 using testing::MosquittoBroker;
+using testing::run_shell;
+using testing::shell_quote;
 using testing::TempDir;
 using testing::wait_until;
 using namespace std::chrono_literals;
@@ -42,33 +45,12 @@ constexpr const char* kModel = R"({
      "request": {"name": "percent", "schema": "integer"},
      "response": {"name": "accepted", "schema": "boolean"}}]})";
 
-// Runs a shell command; returns its stdout (and the exit status in *rc).
-std::string run(const std::string& cmd, int* rc = nullptr) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  int status = ::pclose(p);
-  if (rc) *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s)
-    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 void pub(const MosquittoBroker& b, const std::string& topic, const std::string& payload,
          int qos = 1) {
   int rc = -1;
-  run("mosquitto_pub -p " + std::to_string(b.port()) + " -q " + std::to_string(qos) + " -t " +
-          quote(topic) + " -m " + quote(payload) + " 2>&1",
-      &rc);
+  run_shell("mosquitto_pub -p " + std::to_string(b.port()) + " -q " + std::to_string(qos) + " -t " +
+                shell_quote(topic) + " -m " + shell_quote(payload) + " 2>&1",
+            &rc);
   ASSERT_EQ(rc, 0) << "mosquitto_pub failed";
 }
 
@@ -368,7 +350,7 @@ struct Sub {
   Sub(MosquittoBroker& b, const std::string& filter, int count, const std::string& extra = "") {
     std::string id = unique_id("sub");
     pipe = ::popen(("mosquitto_sub -p " + std::to_string(b.port()) + " -i " + id + " -v -C " +
-                    std::to_string(count) + " -W 20 " + extra + " -t " + quote(filter))
+                    std::to_string(count) + " -W 20 " + extra + " -t " + shell_quote(filter))
                        .c_str(),
                    "r");
     EXPECT_TRUE(wait_until([&] {
@@ -899,7 +881,7 @@ TEST(MqttTls, MutualTlsWithATestCaGeneratedHere) {
   TempDir pki;
   std::string dir = pki.path().string();
   std::string script =
-      "set -e; cd " + quote(dir) +
+      "set -e; cd " + shell_quote(dir) +
       "\nopenssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=doppel-test-ca "
       "-keyout ca.key -out ca.crt\n"
       "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr\n"
@@ -911,7 +893,7 @@ TEST(MqttTls, MutualTlsWithATestCaGeneratedHere) {
       "-out client.crt\n";
   std::ofstream(pki.path() / "pki.sh") << script;
   int rc = -1;
-  std::string out = run("sh " + quote(dir + "/pki.sh") + " 2>&1", &rc);
+  std::string out = run_shell("sh " + shell_quote(dir + "/pki.sh") + " 2>&1", &rc);
   ASSERT_EQ(rc, 0) << out;
 
   MosquittoBroker::Options bo;
