@@ -292,8 +292,9 @@ sdk::Expected<std::unique_ptr<LoadedPlugin>> PluginHost::load(const PluginReques
                   request.where);
   // Protocol and analytics plugins implement interfaces that appeared in ABI 1.1
   // (ProtocolPlugin, AnalyticsPlugin); a 1.0 plugin of those kinds lacks their functions.
-  // Protocol plugins fill InboundMessage, which grew in 1.2 (device_twins).
-  const std::uint32_t needed_minor = d->kind == sdk::PluginKind::kProtocol    ? 2
+  // Protocol plugins fill InboundMessage, which grew in 1.2 (device_twins) and 1.3
+  // (refused_reason, refused_detail).
+  const std::uint32_t needed_minor = d->kind == sdk::PluginKind::kProtocol    ? 3
                                      : d->kind == sdk::PluginKind::kAnalytics ? 1
                                                                               : 0;
   if (d->abi_minor < needed_minor)

@@ -105,6 +105,9 @@ class IngestRouter final : public sdk::IngestSink {
 
   void ingest(const sdk::InboundMessage& msg, sdk::IngestCallback* done) noexcept override {
     try {
+      if (!msg.refused_reason.empty())
+        return reject(msg, {std::string(msg.refused_reason), std::string(msg.refused_detail)},
+                      done);
       const Route* route = nullptr;
       for (const Route& r : routes_)
         if ((msg.route.empty() || r.name() == msg.route) && r.matches(msg.topic)) {

@@ -668,10 +668,22 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       length = total = 0;
       data = nullptr;
     }
-    if (total > cfg_.max_payload || length > cfg_.max_payload)
-      return answer_once(response, exchange, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE,
-                         "payload of " + std::to_string(total) + " bytes is over max_payload (" +
-                             std::to_string(cfg_.max_payload) + ")");
+    if (total > cfg_.max_payload || length > cfg_.max_payload) {
+      std::string why = "payload of " + std::to_string(std::max(total, length)) +
+                        " bytes is over max_payload (" + std::to_string(cfg_.max_payload) +
+                        "); send less, or raise max_payload";
+      if (ctx_.ingest) {  // dead-lettered by the core, with the start of the payload
+        sdk::InboundMessage refused;
+        refused.topic = path;
+        refused.payload = std::string_view(reinterpret_cast<const char*>(data),
+                                           data ? std::min<std::size_t>(length, 1024) : 0);
+        refused.received_at = ctx_.clock ? ctx_.clock->now() : 0;
+        refused.refused_reason = "too-large";
+        refused.refused_detail = why;
+        ctx_.ingest->ingest(refused, nullptr);
+      }
+      return answer_once(response, exchange, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, why);
+    }
 
     std::string content_type = "application/json";
     coap_opt_iterator_t it;

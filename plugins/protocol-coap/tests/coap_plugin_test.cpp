@@ -547,7 +547,7 @@ TEST(CoapServer, BlockWiseUploadOver1KiBIsReassembled) {
   rt.stop();
 }
 
-TEST(CoapServer, PayloadOverMaxPayloadIs413) {
+TEST(CoapServer, PayloadOverMaxPayloadIs413AndDeadLettered) {
   int port = free_udp_port();
   Deploy d(listen_config(port) + "      max_payload: 512B\n" + kRoutes);
   ASSERT_TRUE(d.load.ok()) << d.errors();
@@ -560,6 +560,22 @@ TEST(CoapServer, PayloadOverMaxPayloadIs413) {
       coap_client("-v 6 -m post -b 64 -f " + shell_quote((tmp.path() / "body.json").string()) +
                   " " + shell_quote(uri(port, "twins/motor-2/big")));
   EXPECT_EQ(response_code(out), "4.13") << out;
+  EXPECT_NE(out.find("over max_payload (512)"), std::string::npos) << out;
+  // Dead-lettered by the core (InboundMessage::refused_reason), with the start of the payload.
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return metric(rt, "doppel_dead_letters_total{reason=\"too-large\"}") == 1; }));
+  std::string letter;
+  struct Visit final : sdk::RecordVisitor {
+    std::string* out;
+    bool visit(std::string_view, std::string_view v) noexcept override {
+      out->assign(v);
+      return true;
+    }
+  } visit;
+  visit.out = &letter;
+  ASSERT_TRUE(rt.storage().scan(sdk::Table::kDeadLetters, "", visit));
+  EXPECT_NE(letter.find("\"topic\":\"twins/motor-2/big\""), std::string::npos) << letter;
+  EXPECT_NE(letter.find("\"payload\":\"{\\\"t\\\": 1"), std::string::npos) << letter;
   rt.stop();
 }
 

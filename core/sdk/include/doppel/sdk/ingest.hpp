@@ -25,12 +25,19 @@ struct InboundMessage {
   // twin the message maps to must match, or the whole message is rejected with reason
   // "not-owner" (dead-lettered). Ignored when `device` is "".
   std::string_view device_twins;
+  // ABI 1.3. Set when the transport has already refused the message and answered the device
+  // (CoAP 4.13, a payload over max_payload): a dead-letter reason such as "too-large", with a
+  // one-line `refused_detail`. The core does not map the message; it counts and dead-letters it
+  // with this reason and `payload` as given (a plugin may pass only the start of a large one).
+  std::string_view refused_reason;
+  std::string_view refused_detail;
 };
 
 struct IngestOutcome {
   // ok, or why the message was rejected (also dead-lettered); a rejection's where() is the
-  // dead-letter reason: "no-route", "not-json", "not-cbor", "unsupported-content-type",
-  // "unknown-twin", "not-owner", "wrong-type", "bad-enum", "out-of-range", "missing-field", ...
+  // dead-letter reason (or InboundMessage::refused_reason): "no-route", "not-json", "not-cbor",
+  // "unsupported-content-type", "unknown-twin", "not-owner", "wrong-type", "bad-enum",
+  // "out-of-range", "missing-field", ...
   Status status;
   std::uint32_t updates = 0;  // twin values applied
 };

@@ -26,7 +26,8 @@
 #define DOPPEL_SDK_ABI_MAJOR 1
 // Minor 1: ProtocolPlugin (protocol.hpp), AnalyticsPlugin (analytics.hpp), PluginContext::twins.
 // Minor 2: InboundMessage::device_twins (ingest.hpp); protocol plugins need 1.2.
-#define DOPPEL_SDK_ABI_MINOR 2
+// Minor 3: InboundMessage::refused_reason/refused_detail; protocol plugins need 1.3.
+#define DOPPEL_SDK_ABI_MINOR 3
 #define DOPPEL_PLUGIN_ENTRY_NAME "doppel_plugin_v1"
 
 // Plugins are C++ objects: host and plugin must share the compiler family and C++ library.
