@@ -139,6 +139,10 @@ void EventHub::on_change(const twin::ChangeEvent& event) noexcept {
     std::lock_guard lock(mutex_);
     for (auto& s : subs_) {
       if (!s->filter().takes(t.id, &iface)) continue;
+      // As GET .../relationships: an ACL token does not learn of edges to twins outside it.
+      if (event.relationship && s->filter().acl.limited() &&
+          !s->filter().acl.allows(event.relationship->target, event.target_interface))
+        continue;
       if (frame.empty()) {
         std::string_view kind = kind_name(event.kind);
         rapidjson::StringBuffer buf;

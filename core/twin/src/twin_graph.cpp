@@ -340,7 +340,8 @@ Status TwinGraph::remove(std::string_view id, bool cascade) {
     ++src->version;
     TwinView source_view = src->view();
     for (const Relationship& rel : removed)
-      impl_->notify({ChangeKind::kRelationshipRemoved, source_view, {}, &rel});
+      impl_->notify(
+          {ChangeKind::kRelationshipRemoved, source_view, {}, &rel, &r->layout->interface()});
   }
   TwinView view = r->view();
   impl_->notify({ChangeKind::kTwinDeleted, view, {}});
@@ -407,7 +408,11 @@ Status TwinGraph::relate(const CreateRelationship& spec) {
   dst->incoming.push_back(src);
   ++src->version;
   TwinView view = src->view();
-  impl_->notify({ChangeKind::kRelationshipAdded, view, {}, &src->relationships.back()});
+  impl_->notify({ChangeKind::kRelationshipAdded,
+                 view,
+                 {},
+                 &src->relationships.back(),
+                 &dst->layout->interface()});
   return {};
 }
 
@@ -426,16 +431,19 @@ Status TwinGraph::unrelate(std::string_view source, std::string_view relationshi
   src->relationships.erase(it);
   ++src->version;
   lock.unlock();
+  const model::Interface* target_interface = nullptr;
   {
     Shard& ts = impl_->shard_of(removed.target);
     std::unique_lock tl(ts.mutex);
-    if (auto t = ts.twins.find(removed.target); t != ts.twins.end())
+    if (auto t = ts.twins.find(removed.target); t != ts.twins.end()) {
       erase_one(t->second->incoming, src);
+      target_interface = &t->second->layout->interface();
+    }
   }
   std::shared_lock relock(ss.mutex);
   if (auto again = ss.twins.find(source); again != ss.twins.end()) {
     TwinView view = again->second->view();
-    impl_->notify({ChangeKind::kRelationshipRemoved, view, {}, &removed});
+    impl_->notify({ChangeKind::kRelationshipRemoved, view, {}, &removed, target_interface});
   }
   return {};
 }

@@ -521,6 +521,51 @@ TEST_F(QueryTest, Aggregates) {
             std::vector<std::string>{R"({"COUNT":4})"});
 }
 
+TEST_F(QueryTest, ScopeHidesTwinsFromRowsConditionsHopsAndAggregates) {
+  build_plant();
+  // Sees line-7 and m1 only (as an API token with an ACL would).
+  QueryOptions o;
+  o.scope = [](std::string_view id, const model::Interface&) {
+    return id == "line-7" || id == "m1";
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids_of(run("SELECT T.$dtId FROM DIGITALTWINS T", o).rows), (V{"line-7", "m1"}));
+  EXPECT_EQ(run("SELECT COUNT() FROM DIGITALTWINS", o).rows, V{R"({"COUNT":2})"});
+  // Hops do not reach m2 or p1; the row shows line-7 only, so a condition on a hidden twin
+  // must not let it through either.
+  EXPECT_EQ(run("SELECT b.$dtId AS m FROM DIGITALTWINS MATCH (a)-[:contains]->(b)", o).rows,
+            V{R"({"m":"m1"})"});
+  EXPECT_EQ(run("SELECT a.$dtId AS line FROM DIGITALTWINS MATCH (a)-[:contains]->(b) WHERE "
+                "b.serial = 'SN-2'",
+                o)
+                .rows,
+            V{});
+  EXPECT_EQ(run("SELECT a.$dtId AS line FROM DIGITALTWINS MATCH (a)-[:contains]->(b) WHERE "
+                "b.serial = 'SN-2'")
+                .rows,
+            V{R"({"line":"line-7"})"});  // without a scope it is found
+  // Incoming hops and variable lengths too; ids given outright as well.
+  EXPECT_EQ(run("SELECT b.$dtId AS p FROM DIGITALTWINS MATCH (a)<-[:hasLine]-(b) WHERE a.$dtId = "
+                "'line-7'",
+                o)
+                .rows,
+            V{});
+  EXPECT_EQ(run("SELECT b.$dtId AS t FROM DIGITALTWINS MATCH (a)-[*1..2]->(b) WHERE a.$dtId = "
+                "'line-7'",
+                o)
+                .rows,
+            V{R"({"t":"m1"})"});
+  EXPECT_EQ(run("SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['m2', 'm1']", o).rows.size(), 1u);
+  // Paged: pages are full (the scope is applied before the page is cut).
+  o.page_size = 1;
+  auto page = run("SELECT T.$dtId FROM DIGITALTWINS T", o);
+  EXPECT_EQ(ids_of(page.rows), V{"line-7"});
+  o.continuation = page.continuation;
+  page = run("SELECT T.$dtId FROM DIGITALTWINS T", o);
+  EXPECT_EQ(ids_of(page.rows), V{"m1"});
+  EXPECT_TRUE(page.continuation.empty());
+}
+
 // ---- TOP and pagination -------------------------------------------------------------------------
 
 class PagingTest : public QueryTest {

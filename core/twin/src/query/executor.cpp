@@ -192,6 +192,10 @@ class Execution {
 
   std::int64_t returned() const { return cursor_ ? cursor_->returned : 0; }
 
+  bool in_scope(const TwinView& v) const {
+    return !options_.scope || options_.scope(v.id, v.layout->interface());
+  }
+
   // How many rows this page may hold.
   std::size_t page_limit() const {
     std::size_t limit =
@@ -217,6 +221,10 @@ class Execution {
   template <typename Fn>
   void for_each_start(Fn&& fn) {
     std::function<bool(const TwinView&)> visit = std::forward<Fn>(fn);
+    if (options_.scope)
+      visit = [inner = std::move(visit), this](const TwinView& v) {
+        return !in_scope(v) || inner(v);
+      };
     switch (plan_.kind) {
       case StartPlan::Kind::kScan: {
         // Model by model: the graph keeps a vector of twins per model and shard, which walks
@@ -384,7 +392,7 @@ class Execution {
     for (std::size_t i = 0; i < take; ++i) {
       graph_.read(ids[i], [&](const TwinView& v) {
         env_.twins[0] = &v;
-        if (eval_.all(conjuncts, env_)) result_.rows.push_back(render());
+        if (in_scope(v) && eval_.all(conjuncts, env_)) result_.rows.push_back(render());
       });
     }
     env_.twins[0] = nullptr;
@@ -397,7 +405,9 @@ class Execution {
     auto it = snapshots_.find(id);
     if (it != snapshots_.end()) return it->second.get();
     std::unique_ptr<Snapshot> snap;
-    graph_.read(id, [&](const TwinView& v) { snap = std::make_unique<Snapshot>(v); });
+    graph_.read(id, [&](const TwinView& v) {
+      if (in_scope(v)) snap = std::make_unique<Snapshot>(v);
+    });
     ++result_.stats.twins_examined;
     const Snapshot* out = snap.get();
     if (snap) {

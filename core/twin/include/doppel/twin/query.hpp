@@ -8,12 +8,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "doppel/sdk/status.hpp"
+
+namespace doppel::model {
+class Interface;
+}
 
 namespace doppel::twin {
 
@@ -31,6 +36,10 @@ struct QueryOptions {
   std::size_t page_size = 0;
   // The `continuation` of the previous page of the same query text; empty for the first page.
   std::string continuation;
+  // The twins this query may see (null: all). A twin outside is treated as if it did not exist:
+  // it starts no row, no hop reaches it, no condition reads it and no aggregate counts it. The
+  // API passes a token's per-twin ACL here. Called often: keep it cheap and thread-safe.
+  std::function<bool(std::string_view id, const model::Interface& model)> scope;
 };
 
 struct QueryStats {

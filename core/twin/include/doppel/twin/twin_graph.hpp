@@ -143,6 +143,9 @@ struct ChangeEvent {
   const TwinView& twin;
   std::span<const SlotChange> slots;
   const Relationship* relationship = nullptr;  // added/removed
+  // Relationship events: the target's model (null if the target is gone), so listeners can
+  // judge the target without calling back into the graph.
+  const model::Interface* target_interface = nullptr;
 };
 
 // Notified after each applied change, on the thread that applied it, with the shard locked:
