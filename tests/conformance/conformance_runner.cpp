@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
   Runner runner;
   bool fail_on_disagreement = false;
   fs::path dir;
-  fs::path misses_file = fs::path(__FILE__).parent_path() / "reference-doc-example-misses.txt";
+  fs::path misses_file = fs::path(DOPPEL_CONFORMANCE_DIR) / "reference-doc-example-misses.txt";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--verbose")

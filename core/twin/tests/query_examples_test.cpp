@@ -12,7 +12,7 @@ namespace doppel::twin {
 namespace {
 
 const std::filesystem::path kExamples =
-    std::filesystem::path(__FILE__).parent_path() / "../../../examples/models";
+    std::filesystem::path(DOPPEL_SOURCE_DIR) / "examples/models";
 
 constexpr const char* kMotor = "dtmi:example:factory:Motor;1";
 constexpr const char* kLine = "dtmi:example:factory:ProductionLine;1";
