@@ -992,6 +992,30 @@ TEST(CoapDownlink, DesiredPutIsAcknowledgedWithItsVersionAndTheTwinIsInSync) {
   rt.stop();
 }
 
+// No device at the URI: every PUT goes unanswered, and the twin says so once sync_timeout passes.
+TEST(CoapDownlink, DesiredNobodyAcknowledgesTimesOutInTheTwinState) {
+  int nobody = free_udp_port();
+  Deploy d("      devices: [{twins: \"motor-*\", uri: \"coap://127.0.0.1:" +
+           std::to_string(nobody) + "\"}]\n      desired: {timeout: 300ms}\n");
+  ASSERT_TRUE(d.load.ok()) << d.errors();
+  auto options = quiet_options(10 * sdk::kMillisecond);
+  options.sync_timeout = 2 * sdk::kSecond;
+  runtime::Runtime rt(std::move(*d.load.deployment), d.load.models, std::move(options));
+  ASSERT_TRUE(rt.start());
+  std::vector<twin::SlotWrite> writes{{"targetSpeed", twin::Value::number(900), 0}};
+  ASSERT_TRUE(rt.desire("motor-2", writes));
+  auto sync = [&] {
+    twin::SyncStatus s = twin::SyncStatus::kNone;
+    rt.graph().read("motor-2", [&](const twin::TwinView& t) { s = t.slot("targetSpeed")->sync; });
+    return s;
+  };
+  EXPECT_EQ(sync(), twin::SyncStatus::kPending);
+  ASSERT_TRUE(
+      wait_until([&] { return sync() == twin::SyncStatus::kTimedOut; }, std::chrono::seconds(10)))
+      << twin::sync_status_name(sync());
+  rt.stop();
+}
+
 TEST(CoapDownlink, CommandRoundTripAndTimeout) {
   SimDevice device;
   ASSERT_TRUE(device.ok());
