@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "doppel/testing/test_config_node.hpp"
+#include "doppel/testing/test_services.hpp"
 
 namespace doppel::host {
 namespace {
@@ -41,6 +42,25 @@ TEST(PluginHost, LoadsConfiguresStartsAndStops) {
   ASSERT_TRUE((*loaded)->start());
   EXPECT_TRUE((*loaded)->started());
   (*loaded)->stop();
+}
+
+// sdk::create_plugin: a throwing constructor or a missing service is a refusal with the reason in
+// the plugin's log, never an exception across the entry point.
+TEST(PluginHost, ConstructorThatThrowsIsRefusedWithTheReasonLogged) {
+  for (const char* instance : {"p", "needs-twins"}) {
+    testing::TestLog log;
+    PluginRequest r = request("throwing", sdk::PluginKind::kAnalytics, nullptr);
+    r.context.instance_name = instance;
+    r.context.log = &log;
+    std::string e = error_of(host().load(r));
+    EXPECT_NE(e.find("the plugin failed to create an instance (see its log)"), std::string::npos)
+        << e;
+    EXPECT_TRUE(log.contains("plugin instance not created plugin=throwing"));
+    if (std::string_view(instance) == "p")
+      EXPECT_TRUE(log.contains("error=cannot open /nonexistent/licence.key"));
+    else
+      EXPECT_TRUE(log.contains("error=it needs PluginContext::twins"));
+  }
 }
 
 TEST(PluginHost, FindsLibrariesByPathToo) {

@@ -357,10 +357,9 @@ const PluginDescriptor kDescriptor{
     kFields,
     sizeof kFields / sizeof kFields[0],
     [](const PluginContext& c) noexcept -> Plugin* {
-      if (!c.twins) return nullptr;
-      return new (std::nothrow) AnomalyPlugin(c);
+      return create_plugin<AnomalyPlugin>(c, "anomaly", true);
     },
-    [](Plugin* p) noexcept { delete p; }};
+    destroy_plugin};
 
 }  // namespace
 }  // namespace doppel::plugins::anomaly

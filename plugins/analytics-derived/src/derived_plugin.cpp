@@ -444,10 +444,9 @@ const PluginDescriptor kDescriptor{
     nullptr,
     0,
     [](const PluginContext& c) noexcept -> Plugin* {
-      if (!c.twins || !c.clock) return nullptr;
-      return new (std::nothrow) DerivedPlugin(c);
+      return c.clock ? create_plugin<DerivedPlugin>(c, "derived", true) : nullptr;
     },
-    [](Plugin* p) noexcept { delete p; }};
+    destroy_plugin};
 
 }  // namespace
 }  // namespace doppel::plugins::derived

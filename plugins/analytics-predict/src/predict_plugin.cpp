@@ -474,10 +474,9 @@ const PluginDescriptor kDescriptor{
     kFields,
     sizeof kFields / sizeof kFields[0],
     [](const PluginContext& c) noexcept -> Plugin* {
-      if (!c.twins) return nullptr;
-      return new (std::nothrow) PredictPlugin(c);
+      return create_plugin<PredictPlugin>(c, "predict", true);
     },
-    [](Plugin* p) noexcept { delete p; }};
+    destroy_plugin};
 
 }  // namespace
 }  // namespace doppel::plugins::predict

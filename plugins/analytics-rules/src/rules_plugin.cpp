@@ -88,14 +88,10 @@ const sdk::PluginDescriptor kDescriptor{
     kFields,
     sizeof kFields / sizeof kFields[0],
     [](const sdk::PluginContext& c) noexcept -> sdk::Plugin* {
-      if (!c.twins || !c.metrics || !c.log || !c.clock) return nullptr;
-      try {
-        return new RulesPlugin(c);
-      } catch (...) {
-        return nullptr;
-      }
+      return c.metrics && c.log && c.clock ? sdk::create_plugin<RulesPlugin>(c, "rules", true)
+                                           : nullptr;
     },
-    [](sdk::Plugin* p) noexcept { delete p; }};
+    sdk::destroy_plugin};
 
 }  // namespace
 }  // namespace doppel::plugins::rules

@@ -1174,15 +1174,10 @@ const sdk::PluginDescriptor kDescriptor{
     "observe or poll device resources, desired values and commands down, DTLS-PSK",
     kConfigFields,
     kConfigFieldCount,
-    [](const sdk::PluginContext& context) noexcept -> sdk::Plugin* {
-      try {
-        return new CoapPlugin(context);
-      } catch (const std::exception& e) {
-        if (context.log) context.log->error("coap: create failed", {{"error", e.what()}});
-        return nullptr;
-      }
+    [](const sdk::PluginContext& c) noexcept -> sdk::Plugin* {
+      return sdk::create_plugin<CoapPlugin>(c, "coap");
     },
-    [](sdk::Plugin* p) noexcept { delete p; },
+    sdk::destroy_plugin,
 };
 
 }  // namespace

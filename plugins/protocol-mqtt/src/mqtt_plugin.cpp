@@ -769,15 +769,10 @@ const sdk::PluginDescriptor kDescriptor{
     "commands down, TLS, shared subscriptions, store-and-forward",
     kConfigFields,
     kConfigFieldCount,
-    [](const sdk::PluginContext& context) noexcept -> sdk::Plugin* {
-      try {
-        return new MqttPlugin(context);
-      } catch (const std::exception& e) {
-        if (context.log) context.log->error("mqtt: create failed", {{"error", e.what()}});
-        return nullptr;
-      }
+    [](const sdk::PluginContext& c) noexcept -> sdk::Plugin* {
+      return sdk::create_plugin<MqttPlugin>(c, "mqtt");
     },
-    [](sdk::Plugin* p) noexcept { delete p; },
+    sdk::destroy_plugin,
 };
 
 }  // namespace

@@ -59,6 +59,7 @@ struct Stripe {
 
 class MemoryStorage final : public sdk::StoragePlugin {
  public:
+  explicit MemoryStorage(const sdk::PluginContext&) {}
   Status configure(const sdk::ConfigNode& config) noexcept override {
     try {
       if (config.type() == sdk::ConfigNode::Type::kMap && config.size() > 0)
@@ -277,15 +278,10 @@ const sdk::PluginDescriptor kDescriptor{
     "twin state, relationships and telemetry history in RAM; nothing survives a restart",
     nullptr,
     0,
-    [](const sdk::PluginContext& context) noexcept -> sdk::Plugin* {
-      try {
-        return new MemoryStorage();
-      } catch (const std::exception& e) {
-        if (context.log) context.log->error("memory: create failed", {{"error", e.what()}});
-        return nullptr;
-      }
+    [](const sdk::PluginContext& c) noexcept -> sdk::Plugin* {
+      return sdk::create_plugin<MemoryStorage>(c, "memory");
     },
-    [](sdk::Plugin* p) noexcept { delete p; },
+    sdk::destroy_plugin,
 };
 
 }  // namespace

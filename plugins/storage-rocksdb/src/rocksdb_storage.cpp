@@ -727,15 +727,10 @@ const sdk::PluginDescriptor kDescriptor{
     "durable twin state, relationships and telemetry history in RocksDB with group commit",
     kFields,
     std::size(kFields),
-    [](const sdk::PluginContext& context) noexcept -> sdk::Plugin* {
-      try {
-        return new RocksStorage(context);
-      } catch (const std::exception& e) {
-        if (context.log) context.log->error("rocksdb: create failed", {{"error", e.what()}});
-        return nullptr;
-      }
+    [](const sdk::PluginContext& c) noexcept -> sdk::Plugin* {
+      return sdk::create_plugin<RocksStorage>(c, "rocksdb");
     },
-    [](sdk::Plugin* p) noexcept { delete p; },
+    sdk::destroy_plugin,
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string_view>
 
 #include "doppel/sdk/clock.hpp"
@@ -106,6 +107,34 @@ struct PluginDescriptor {
 };
 
 using PluginEntry = const PluginDescriptor* (*)() noexcept;
+
+// For a descriptor's `create`: `new T(context)`, or nullptr with the reason in the context's
+// log, so that nothing a constructor throws crosses the entry point. `needs_twins`: T is an
+// analytics or actuator plugin that cannot work without PluginContext::twins.
+//   [](const PluginContext& c) noexcept { return create_plugin<MyPlugin>(c, "my", true); }
+template <typename T>
+Plugin* create_plugin(const PluginContext& context, std::string_view name,
+                      bool needs_twins = false) noexcept {
+  auto fail = [&](std::string_view why) -> Plugin* {
+    if (context.log)
+      context.log->error("plugin instance not created", {{"plugin", name}, {"error", why}});
+    return nullptr;
+  };
+  if (needs_twins && !context.twins)
+    return fail("it needs PluginContext::twins, which the runtime gives analytics plugins");
+  try {
+    return new T(context);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  } catch (...) {
+    return fail("unknown exception");
+  }
+}
+
+// For a descriptor's `destroy` (Plugin's destructor is virtual).
+inline void destroy_plugin(Plugin* plugin) noexcept {
+  delete plugin;
+}
 
 }  // namespace doppel::sdk
 
