@@ -25,12 +25,15 @@
 #include "doppel/runtime/runtime.hpp"
 #include "doppel/sdk/ingest.hpp"
 #include "doppel/sdk/protocol.hpp"
+#include "doppel/testing/protocol_plugin_test.hpp"
 #include "doppel/testing/shell.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel {
 namespace {
 
+using testing::metric;
+using testing::reported;
 using testing::run_shell;
 using testing::shell_quote;
 using testing::TempDir;
@@ -98,53 +101,24 @@ std::string response_code(const std::string& out) {
   return "?";
 }
 
-struct Deploy {
-  TempDir dir;
-  runtime::DeploymentLoad load;
+std::string deployment_text(const std::string& plugin_config, const std::string& twin_extra = "",
+                            const std::string& top_extra = "") {
+  return "apiVersion: doppel/v1\nname: coap-test\nmodels: [models/]\n" + top_extra +
+         "plugins:\n"
+         "  - name: devices\n    kind: protocol\n    library: coap\n    config:\n" +
+         plugin_config +
+         "twins:\n  - {id: \"motor-{i}\", count: 3, model: \"dtmi:test:coap:Motor;1\"" +
+         twin_extra + "}\n";
+}
+
+struct Deploy : testing::TestDeployment {
   explicit Deploy(const std::string& plugin_config, const std::string& twin_extra = "",
-                  const std::string& top_extra = "") {
-    std::filesystem::create_directories(dir.path() / "models");
-    std::ofstream(dir.path() / "models" / "motor.json") << kModel;
-    std::string text =
-        "apiVersion: doppel/v1\nname: coap-test\nmodels: [models/]\n" + top_extra +
-        "plugins:\n"
-        "  - name: devices\n    kind: protocol\n    library: coap\n    config:\n" +
-        plugin_config +
-        "twins:\n  - {id: \"motor-{i}\", count: 3, model: \"dtmi:test:coap:Motor;1\"" + twin_extra +
-        "}\n";
-    load = runtime::load_deployment_text("deploy.yaml", text, dir.path());
-  }
-  std::string errors() const {
-    std::string s;
-    for (const auto& d : load.diagnostics.items)
-      s += model::format_diagnostic(d) + "\n";
-    return s;
-  }
+                  const std::string& top_extra = "")
+      : TestDeployment(kModel, deployment_text(plugin_config, twin_extra, top_extra)) {}
 };
 
 runtime::RuntimeOptions quiet_options(sdk::Duration tick = sdk::kSecond) {
-  runtime::RuntimeOptions o;
-  o.log = std::make_unique<runtime::Log>(
-      "coap-test", runtime::LogOptions{sdk::LogLevel::kWarn, runtime::LogFormat::kText});
-  o.workers = 2;
-  o.tick = tick;
-  return o;
-}
-
-double metric(runtime::Runtime& rt, const std::string& series) {
-  std::istringstream in(rt.metrics().render_prometheus());
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return 0;
-}
-
-std::string reported(runtime::Runtime& rt, const std::string& twin, const std::string& path) {
-  std::string out;
-  rt.graph().read(twin, [&](const twin::TwinView& v) {
-    if (const twin::SlotState* s = v.slot(path)) out = s->reported.to_json();
-  });
-  return out;
+  return testing::quiet_runtime_options("coap-test", tick);
 }
 
 bool stale(runtime::Runtime& rt, const std::string& twin) {
@@ -625,34 +599,11 @@ struct HoldingSink final : sdk::IngestSink {
   }
 };
 
-struct LoadedCoap {
-  Deploy deploy;
-  testing::TestLog log;
-  sdk::SystemClock clock;
-  testing::TestMetrics metrics;
+struct LoadedCoap : testing::LoadedTestPlugin {
   HoldingSink sink;
-  std::unique_ptr<host::LoadedPlugin> plugin;
-  explicit LoadedCoap(const std::string& config) : deploy(config) {}
-  sdk::Status start() {
-    if (!deploy.load.ok()) return sdk::invalid_argument(deploy.errors());
-    const runtime::PluginSpec& spec = deploy.load.deployment->plugins.at(0);
-    host::PluginRequest req;
-    req.name = spec.name;
-    req.kind = spec.kind;
-    req.library = spec.library;
-    req.config = &spec.config();
-    req.where = spec.where;
-    req.context.instance_name = "devices";
-    req.context.log = &log;
-    req.context.clock = &clock;
-    req.context.metrics = &metrics;
-    req.context.ingest = &sink;
-    host::PluginHost host(host::PluginSearchPath::standard());
-    auto loaded = host.load(req);
-    if (!loaded) return loaded.status();
-    plugin = std::move(*loaded);
-    return plugin->start();
-  }
+  explicit LoadedCoap(const std::string& config)
+      : LoadedTestPlugin(kModel, deployment_text(config)) {}
+  sdk::Status start() { return LoadedTestPlugin::start(&sink); }
 };
 
 TEST(CoapServer, ConIsAnsweredOnlyAfterTheCoreConfirmedIt) {

@@ -19,13 +19,16 @@
 #include "doppel/sdk/ingest.hpp"
 #include "doppel/sdk/protocol.hpp"
 #include "doppel/testing/mosquitto_broker.hpp"
+#include "doppel/testing/protocol_plugin_test.hpp"
 #include "doppel/testing/shell.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel {
 namespace {
 
+using testing::metric;
 using testing::MosquittoBroker;
+using testing::reported;
 using testing::run_shell;
 using testing::shell_quote;
 using testing::TempDir;
@@ -56,56 +59,28 @@ void pub(const MosquittoBroker& b, const std::string& topic, const std::string& 
 
 // A deployment in a temp dir with the test model; `plugin_config` is the mqtt config block body
 // (YAML, indented by 6 spaces).
-struct Deploy {
-  TempDir dir;
-  runtime::DeploymentLoad load;
-  Deploy(const std::string& plugin_config, int twins = 3, const std::string& extra_plugins = "") {
-    std::filesystem::create_directories(dir.path() / "models");
-    std::ofstream(dir.path() / "models" / "motor.json") << kModel;
-    std::string text =
-        "apiVersion: doppel/v1\nname: mqtt-test\nmodels: [models/]\nplugins:\n"
-        "  - name: devices\n    kind: protocol\n    library: mqtt\n    config:\n" +
-        plugin_config + extra_plugins +
-        "twins:\n  - {id: \"motor-{i}\", count: " + std::to_string(twins) +
-        ", model: \"dtmi:test:mqtt:Motor;1\"}\n";
-    load = runtime::load_deployment_text("deploy.yaml", text, dir.path());
-  }
-  std::string errors() const {
-    std::string s;
-    for (const auto& d : load.diagnostics.items)
-      s += model::format_diagnostic(d) + "\n";
-    return s;
-  }
+std::string deployment_text(const std::string& plugin_config, int twins = 3,
+                            const std::string& extra_plugins = "") {
+  return "apiVersion: doppel/v1\nname: mqtt-test\nmodels: [models/]\nplugins:\n"
+         "  - name: devices\n    kind: protocol\n    library: mqtt\n    config:\n" +
+         plugin_config + extra_plugins +
+         "twins:\n  - {id: \"motor-{i}\", count: " + std::to_string(twins) +
+         ", model: \"dtmi:test:mqtt:Motor;1\"}\n";
+}
+
+struct Deploy : testing::TestDeployment {
+  explicit Deploy(const std::string& plugin_config, int twins = 3,
+                  const std::string& extra_plugins = "")
+      : TestDeployment(kModel, deployment_text(plugin_config, twins, extra_plugins)) {}
 };
 
 runtime::RuntimeOptions quiet_options() {
-  runtime::RuntimeOptions o;
-  o.log = std::make_unique<runtime::Log>(
-      "mqtt-test", runtime::LogOptions{sdk::LogLevel::kWarn, runtime::LogFormat::kText});
-  o.workers = 2;
-  return o;
+  return testing::quiet_runtime_options("mqtt-test");
 }
 
 std::string unique_id(const std::string& base) {
   static std::atomic<int> n{0};
   return base + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
-}
-
-// The value of one series in the runtime's Prometheus text ("name{labels}"), 0 when absent.
-double metric(runtime::Runtime& rt, const std::string& series) {
-  std::istringstream in(rt.metrics().render_prometheus());
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-  return 0;
-}
-
-std::string reported(runtime::Runtime& rt, const std::string& twin, const std::string& path) {
-  std::string out;
-  rt.graph().read(twin, [&](const twin::TwinView& v) {
-    if (const twin::SlotState* s = v.slot(path)) out = s->reported.to_json();
-  });
-  return out;
 }
 
 std::string base_config(const MosquittoBroker& b, const std::string& client) {
@@ -311,34 +286,11 @@ struct Result final : sdk::OutboundCallback {
 };
 
 // Loads protocol-mqtt from a deployment's plugin config and starts it.
-struct LoadedMqtt {
-  Deploy deploy;
-  testing::TestLog log;
-  sdk::SystemClock clock;
-  testing::TestMetrics metrics;
+struct LoadedMqtt : testing::LoadedTestPlugin {
   NullSink sink;
-  std::unique_ptr<host::LoadedPlugin> plugin;
-  explicit LoadedMqtt(const std::string& config) : deploy(config) {}
-  sdk::Status start() {
-    if (!deploy.load.ok()) return sdk::invalid_argument(deploy.errors());
-    const runtime::PluginSpec& spec = deploy.load.deployment->plugins.at(0);
-    host::PluginRequest req;
-    req.name = spec.name;
-    req.kind = spec.kind;
-    req.library = spec.library;
-    req.config = &spec.config();
-    req.where = spec.where;
-    req.context.instance_name = "devices";
-    req.context.log = &log;
-    req.context.clock = &clock;
-    req.context.metrics = &metrics;
-    req.context.ingest = &sink;
-    host::PluginHost host(host::PluginSearchPath::standard());
-    auto loaded = host.load(req);
-    if (!loaded) return loaded.status();
-    plugin = std::move(*loaded);
-    return plugin->start();
-  }
+  explicit LoadedMqtt(const std::string& config)
+      : LoadedTestPlugin(kModel, deployment_text(config)) {}
+  sdk::Status start() { return LoadedTestPlugin::start(&sink); }
   sdk::ProtocolPlugin& mqtt() { return plugin->as<sdk::ProtocolPlugin>(); }
   std::uint64_t counter(const std::string& name) { return metrics.value(name, "plugin=devices"); }
 };
