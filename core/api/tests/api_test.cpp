@@ -524,6 +524,12 @@ TEST(ApiMetrics, PrometheusTextWithRequestCountersAndBuckets) {
   ApiFixture f;
   for (int i = 0; i < 3; ++i)
     f.client->Get("/api/v1/twins/motor-1", f.auth(kReader));
+  // A request is counted after its response is written, on the server's thread: the client
+  // may see the third response before it is counted.
+  ASSERT_TRUE(wait_until([&] {
+    return f.metric_text().find("doppel_api_request_duration_seconds_bucket{le=\"+Inf\"} 3\n") !=
+           std::string::npos;
+  })) << f.metric_text();
   auto res = f.client->Get("/metrics", f.auth(kReader));
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200);
@@ -839,7 +845,8 @@ TEST(ApiAcl, AlertsAndEventsAreFiltered) {
     std::set<std::string> out;
     auto res = c.Get(path, f.auth(token));
     EXPECT_EQ(res->status, 200) << res->body;
-    for (const auto& e : json(res->body)["items"].GetArray())
+    auto doc = json(res->body);  // a range-for over a temporary's member outlives the temporary
+    for (const auto& e : doc["items"].GetArray())
       out.insert(e["twin"].GetString());
     return out;
   };

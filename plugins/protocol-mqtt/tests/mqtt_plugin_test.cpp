@@ -666,10 +666,31 @@ TEST(MqttRuntime, CommandRoundTripAndTimeoutThroughTheRuntime) {
 
 // A QoS 1 publisher with a persistent session that keeps going across broker restarts.
 struct Publisher {
-  ::mqtt::async_client client;
+ private:
+  struct Listener final : ::mqtt::iaction_listener {
+    explicit Listener(Publisher* p) : self(p) {}
+    Publisher* self;
+    void on_failure(const ::mqtt::token&) override {}
+    void on_success(const ::mqtt::token& tok) override {
+      std::lock_guard lock(self->m);
+      self->acknowledged.insert(
+          static_cast<int>(reinterpret_cast<std::intptr_t>(tok.get_user_context())));
+      ++self->acked;
+    }
+  };
+
+ public:
   std::atomic<int> acked{0};
   std::mutex m;
   std::set<int> acknowledged;
+
+ private:
+  // Before the client: destroying a client with publishes still pending (the broker is gone)
+  // fails their tokens, which calls this listener.
+  Listener listener_{this};
+
+ public:
+  ::mqtt::async_client client;
   explicit Publisher(const MosquittoBroker& b, int protocol = MQTTVERSION_3_1_1)
       : client(b.uri(), unique_id("publisher"), [&] {
           ::mqtt::create_options o(protocol);
@@ -698,20 +719,6 @@ struct Publisher {
     } catch (...) {
     }
   }
-
- private:
-  struct Listener final : ::mqtt::iaction_listener {
-    explicit Listener(Publisher* p) : self(p) {}
-    Publisher* self;
-    void on_failure(const ::mqtt::token&) override {}
-    void on_success(const ::mqtt::token& tok) override {
-      std::lock_guard lock(self->m);
-      self->acknowledged.insert(
-          static_cast<int>(reinterpret_cast<std::intptr_t>(tok.get_user_context())));
-      ++self->acked;
-    }
-  };
-  Listener listener_{this};
 };
 
 TEST(MqttReconnect, BrokerRestartMidStreamLosesNoAcknowledgedQos1Message) {
