@@ -507,11 +507,11 @@ void parse_structure(const std::shared_ptr<const YamlDocument>& doc, const fs::p
         "start with: apiVersion: doppel/v1");
     return;
   }
-  rd.known_keys(
-      root,
-      {"apiVersion", "name", "models", "model_options", "plugin_path", "plugins", "twins",
-       "relationships", "expected_update_periods", "indexes", "rules", "derived", "api", "logging"},
-      "the deployment");
+  rd.known_keys(root,
+                {"apiVersion", "name", "models", "model_options", "plugin_path", "data_dir",
+                 "plugins", "twins", "relationships", "expected_update_periods", "indexes", "rules",
+                 "derived", "api", "logging"},
+                "the deployment");
 
   if (const YamlConfigNode* v =
           rd.required(root, "apiVersion", "the deployment", "add apiVersion: doppel/v1")) {
@@ -541,6 +541,15 @@ void parse_structure(const std::shared_ptr<const YamlDocument>& doc, const fs::p
   }
   if (const YamlConfigNode& pp = root.find("plugin_path"); !pp.missing())
     rd.paths(pp, "plugin_path", base_dir, d.plugin_path, nullptr);
+  if (const YamlConfigNode& dd = root.find("data_dir"); !dd.missing()) {
+    if (auto s = rd.string(dd, "data_dir")) {
+      if (s->empty())
+        report.error(dd, code::kBadValue, "data_dir must name a folder",
+                     "e.g. data_dir: /var/lib/doppel, or leave it out");
+      else
+        d.data_dir = base_dir / fs::path(*s);
+    }
+  }
   if (const YamlConfigNode& ps = root.find("plugins"); !ps.missing()) parse_plugins(rd, ps, doc, d);
   if (const YamlConfigNode& ts = root.find("twins"); !ts.missing()) parse_twins(rd, ts, out);
   if (const YamlConfigNode& rs = root.find("relationships"); !rs.missing())

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -254,6 +255,7 @@ struct Runtime::Impl {
   const sdk::Clock* clock;
   std::unique_ptr<Log> log;
   std::vector<std::unique_ptr<Log>> plugin_logs;
+  std::deque<std::string> plugin_data_dirs;  // PluginContext::data_dir views point here
   MetricsRegistry metrics;
   std::unique_ptr<twin::TwinGraph> graph;
   PluginSpec default_storage;  // memory, when the deployment names no storage
@@ -443,6 +445,17 @@ sdk::Expected<StartReport> Runtime::start() {
     ctx.log = m.plugin_logs.back().get();
     ctx.clock = m.clock;
     ctx.metrics = &m.metrics;
+    if (!d.data_dir.empty()) {
+      std::filesystem::path dir = d.data_dir / name;
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec)
+        errors += d.file.string() + ": data_dir: cannot create " + dir.string() + " for plugin '" +
+                  name + "': " + ec.message() +
+                  "; make data_dir writable for the user running doppel\n";
+      else
+        ctx.data_dir = m.plugin_data_dirs.emplace_back(dir.string());
+    }
     return ctx;
   };
   const PluginSpec* storage_spec = d.storage();

@@ -3,6 +3,7 @@
 // twin: content types (CBOR decoded, others refused) and an authenticated device's twin scope.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -210,6 +211,30 @@ TEST(Ingest, ContentTypesAndDeviceScope) {
     EXPECT_TRUE(t.slot("temperature")->reported.is_null()) << "dev-a may not write motor-2";
     EXPECT_EQ(t.slot("current")->reported.as_double(), 3.0) << "dev-b may write motor-*";
   });
+}
+
+TEST(PluginData, EachInstanceGetsAFolderOfItsOwnUnderDataDir) {
+  testing::RuntimeFixture f;
+  const std::string head = "apiVersion: doppel/v1\nname: data\nmodels: [\"" DOPPEL_SOURCE_DIR
+                           "/examples/models/factory\"]\n";
+  const std::string plugins =
+      "plugins:\n  - {name: devices, kind: protocol, library: loopback, config: {}}\n";
+  auto with_path = [](RuntimeOptions& o) { o.plugin_path = {TEST_PLUGIN_DIR}; };
+  ASSERT_TRUE(f.start(head + "data_dir: state\n" + plugins, with_path)) << f.error;
+  std::ifstream started(f.dir.path() / "state" / "devices" / "started");
+  std::string name;
+  started >> name;
+  EXPECT_EQ(name, "devices");
+  EXPECT_TRUE(std::filesystem::is_directory(f.dir.path() / "state" / "store"))
+      << "the default storage instance gets one too";
+  f.rt->stop();
+
+  // A data_dir that cannot be made stops the start, naming the folder and the plugin.
+  testing::RuntimeFixture g;
+  std::ofstream(g.dir.path() / "taken") << "a file, not a folder";
+  ASSERT_FALSE(g.start(head + "data_dir: taken\n" + plugins, with_path));
+  EXPECT_NE(g.error.find("data_dir: cannot create"), std::string::npos) << g.error;
+  EXPECT_NE(g.error.find("for plugin 'devices'"), std::string::npos) << g.error;
 }
 
 TEST(Ingest, TwinScopePatterns) {

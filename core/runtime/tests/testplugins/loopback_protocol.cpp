@@ -5,6 +5,7 @@
 // each verdict in loopback_ingested_total{outcome="ok"|<reason>}.
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -44,6 +45,8 @@ class LoopbackProtocol final : public ProtocolPlugin {
     return {};
   }
   Status start() noexcept override {
+    if (!ctx_.data_dir.empty())  // shows the runtime gave this instance a folder of its own
+      std::ofstream(std::string(ctx_.data_dir) + "/started") << ctx_.instance_name;
     timer_ = std::thread([this] { expire(); });
     for (const Injected& m : inject_) {
       InboundMessage msg;

@@ -218,6 +218,9 @@ struct Deployment {
   std::vector<std::filesystem::path> models;  // resolved against the file's folder
   model::UndefinedExtensions undefined_extensions = model::UndefinedExtensions::kPerDefault;
   std::vector<std::filesystem::path> plugin_path;  // resolved against the file's folder
+  // Where plugin instances may keep files: each gets <data_dir>/<plugin name>/ as
+  // PluginContext::data_dir. Empty: none (data_dir is "").
+  std::filesystem::path data_dir;
   std::vector<PluginSpec> plugins;
   std::vector<TwinSpec> twins;
   std::vector<RelationshipSpec> relationships;
