@@ -1,6 +1,5 @@
 // The smallest useful Doppel plugin: an actuator that logs a greeting when it starts.
 // It includes only doppel/sdk headers and links only Doppel::sdk.
-#include <new>
 #include <string>
 
 #include "doppel/sdk/plugin.hpp"
@@ -47,9 +46,9 @@ const doppel::sdk::PluginDescriptor kDescriptor{
     kConfig,
     1,
     [](const doppel::sdk::PluginContext& context) noexcept -> doppel::sdk::Plugin* {
-      return new (std::nothrow) HelloPlugin(context);
+      return doppel::sdk::create_plugin<HelloPlugin>(context, "hello");
     },
-    [](doppel::sdk::Plugin* plugin) noexcept { delete plugin; },
+    doppel::sdk::destroy_plugin,
 };
 
 }  // namespace
