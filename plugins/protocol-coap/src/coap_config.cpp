@@ -34,6 +34,9 @@ const sdk::ConfigField kConfigFields[] = {
     {"commands", Type::kMap, false, "", "commands down: {path, timeout}"},
     {"max_payload", Type::kString, false, "64KiB",
      "largest request body accepted (block-wise transfers are reassembled up to this)"},
+    {"transmission", Type::kMap, false, "",
+     "RFC 7252 transmission parameters for messages Doppel sends: {ack_timeout: 2s, "
+     "max_retransmit: 4}"},
 };
 const std::size_t kConfigFieldCount = std::size(kConfigFields);
 
@@ -294,6 +297,26 @@ sdk::Expected<Config> parse_config(const ConfigNode& c) {
       fail("max_payload must be a size up to 16MiB such as 64KiB or 1500 (bytes) (got '" +
                std::string(n.text()) + "')",
            n);
+  }
+  if (const ConfigNode& t = c.get("transmission"); !t.missing()) {
+    check(config_known_keys(t, "transmission", {"ack_timeout", "max_retransmit"}));
+    if (const ConfigNode& n = t.get("ack_timeout"); !n.missing()) {
+      check(config_duration(n, "transmission.ack_timeout", cfg.ack_timeout));
+      // libcoap 4.3.1 ignores values under a second.
+      if (cfg.ack_timeout < sdk::kSecond || cfg.ack_timeout > 60 * sdk::kSecond)
+        fail("transmission.ack_timeout must be from 1s to 60s (RFC 7252's default is 2s)", n);
+    }
+    if (const ConfigNode& n = t.get("max_retransmit"); !n.missing()) {
+      std::int64_t v = 0;
+      if (n.type() != Type::kInteger || (v = n.as_integer()) < 1 || v > 20)
+        fail(
+            "transmission.max_retransmit must be an integer from 1 to 20 (RFC 7252's default "
+            "is 4), not '" +
+                std::string(n.text()) + "'",
+            n);
+      else
+        cfg.max_retransmit = static_cast<std::uint16_t>(v);
+    }
   }
   std::vector<std::string> routes;
   if (const ConfigNode& l = c.get("ingest"); !l.missing()) {

@@ -85,6 +85,11 @@ struct Config {
   DesiredConfig desired;
   CommandsConfig commands;
   std::size_t max_payload = 64 * 1024;  // largest request body (block-wise reassembly limit)
+  // RFC 7252 4.8 transmission parameters for confirmable messages Doppel sends (downlink,
+  // observe/poll requests, separate responses): first retransmission after ack_timeout (times
+  // 1 to 1.5), doubling, max_retransmit times; then the message has failed.
+  sdk::Duration ack_timeout = 2 * sdk::kSecond;
+  std::uint16_t max_retransmit = 4;
 };
 
 extern const sdk::ConfigField kConfigFields[];

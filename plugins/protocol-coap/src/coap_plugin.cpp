@@ -652,6 +652,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     }
     remember_exchange(exchange);
     if (requests_in_) requests_in_->add();
+    tune(session);  // the separate response is a CON of ours
     const bool secure = coap_session_get_proto(session) == COAP_PROTO_DTLS;
     if (cfg_.dtls.require && !secure)
       return answer_once(response, exchange, COAP_RESPONSE_CODE_UNAUTHORIZED,
@@ -732,6 +733,15 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
 
   // ---- client sessions --------------------------------------------------------------------------
 
+  // The deployment's transmission parameters (RFC 7252 4.8) on a session Doppel sends CONs on.
+  void tune(coap_session_t* session) const {
+    const auto ms = static_cast<std::uint32_t>(cfg_.ack_timeout / sdk::kMillisecond);
+    coap_session_set_ack_timeout(session,
+                                 coap_fixed_point_t{static_cast<std::uint16_t>(ms / 1000),
+                                                    static_cast<std::uint16_t>(ms % 1000)});
+    coap_session_set_max_retransmit(session, cfg_.max_retransmit);
+  }
+
   const PskEntry* psk_entry(const std::string& identity) const {
     for (const PskEntry& e : psk_)
       if (e.identity == identity) return &e;
@@ -777,6 +787,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       error = sdk::unavailable("cannot open a CoAP session to " + host);
       return nullptr;
     }
+    tune(s);
     client_sessions_[key] = s;
     return s;
   }

@@ -1030,5 +1030,64 @@ TEST(CoapDownlink, NoDeviceAnsweringTimesOutAndUnknownTwinsAreNotFound) {
   p.plugin->stop();
 }
 
+// A device that takes the CON but never acknowledges it: libcoap retransmits it max_retransmit
+// times, ack_timeout (times 1 to 1.5) apart and doubling (1 s, once: done within 4.5 s), then
+// gives up. The command fails as deadline exceeded long before its own 30 s timeout.
+TEST(CoapDownlink, RetransmissionsExhaustedFailTheCommandWithTheConfiguredParameters) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  LoadedCoap p("      devices: [{twins: \"motor-1\", uri: \"coap://127.0.0.1:" +
+               std::to_string(ntohs(addr.sin_port)) +
+               "\"}]\n      commands: {timeout: 30s}\n"
+               "      transmission: {ack_timeout: 1s, max_retransmit: 1}\n");
+  ASSERT_TRUE(p.start());
+  struct Result final : sdk::OutboundCallback {
+    std::atomic<bool> fired{false};
+    sdk::Status status;
+    void done(const sdk::OutboundResult& r) noexcept override {
+      status = r.status;
+      fired = true;
+    }
+  } result;
+  sdk::OutboundMessage m;
+  m.kind = sdk::OutboundKind::kCommand;
+  m.twin = "motor-1";
+  m.name = "reduceLoad";
+  m.payload = "5";
+  m.correlation = "c-1";
+  auto sent_at = std::chrono::steady_clock::now();
+  p.plugin->as<sdk::ProtocolPlugin>().send(m, &result);
+  ASSERT_TRUE(wait_until([&] { return result.fired.load(); }, 20s));
+  EXPECT_LT(std::chrono::steady_clock::now() - sent_at, 10s) << "the 30 s timeout decided";
+  EXPECT_EQ(result.status.code(), sdk::StatusCode::kDeadlineExceeded) << result.status.to_string();
+  EXPECT_NE(result.status.message().find("after CoAP retransmissions"), std::string::npos)
+      << result.status.to_string();
+  EXPECT_EQ(p.metrics.value("doppel_coap_downlink_timeouts_total", "plugin=devices"), 1u);
+  // The request and its one retransmission reached the device, nothing more.
+  int datagrams = 0;
+  char buf[2048];
+  while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+    ++datagrams;
+  EXPECT_EQ(datagrams, 2);
+  p.plugin->stop();
+  ::close(fd);
+}
+
+TEST(CoapConfig, TransmissionParametersAreChecked) {
+  for (const char* bad : {"{ack_timeout: 500ms}", "{ack_timeout: 2m}", "{max_retransmit: 0}",
+                          "{max_retransmit: many}", "{ack_timout: 1s}"}) {
+    std::string e = config_error("      transmission: " + std::string(bad) + "\n");
+    EXPECT_NE(e.find("deploy.yaml:"), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("transmission"), std::string::npos) << bad << ": " << e;
+  }
+  EXPECT_EQ(config_error("      transmission: {ack_timeout: 1500ms, max_retransmit: 6}\n"), "");
+}
+
 }  // namespace
 }  // namespace doppel
