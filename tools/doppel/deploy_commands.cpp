@@ -87,6 +87,7 @@ int run(const RunArgs& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload the API's tokens file
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::fprintf(stderr, "loading %s\n", args.deployment.c_str());
@@ -123,7 +124,12 @@ int run(const RunArgs& args) {
   }
   rt.log().info("running; stop with Ctrl-C or SIGTERM", {{"deployment", rt.deployment().name}});
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    if (api_server)
+      (void)api_server->reload_tokens();  // logs the outcome; a bad file changes nothing
+    else
+      rt.log().info("SIGHUP ignored: the deployment has no api: block");
+  }
   rt.log().info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   if (api_server) api_server->stop();  // no request may reach a stopping runtime
   rt.stop();

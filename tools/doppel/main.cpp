@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   validate_cmd->add_flag("--json", validate_args.json, "Print {\"valid\": ..., \"errors\": [...]}");
 
   RunArgs run_args;
-  auto* run_cmd = app.add_subcommand("run", "Run a deployment until SIGINT/SIGTERM");
+  auto* run_cmd = app.add_subcommand(
+      "run", "Run a deployment until SIGINT/SIGTERM (SIGHUP reloads the API tokens file)");
   run_cmd->add_option("deployment", run_args.deployment, "Deployment file (YAML)")->required();
   run_cmd->add_option("--plugin-path", run_args.plugin_path,
                       "Extra folders to search for plugin libraries");

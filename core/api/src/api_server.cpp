@@ -135,7 +135,9 @@ struct ApiServer::Impl {
   runtime::Runtime* rt = nullptr;
   int events_subscription = -1;  // the runtime's service events, forwarded to SSE streams
   std::unique_ptr<detail::Context> ctx;
-  std::optional<detail::TokenTable> tokens;
+  // Swapped whole by reload_tokens(); a request keeps the table it started with.
+  std::shared_ptr<const detail::TokenTable> tokens;
+  mutable std::mutex tokens_mutex;
   std::unique_ptr<runtime::Log> log;
   std::atomic<bool> ready{false};
   int port = 0;
@@ -173,7 +175,12 @@ struct ApiServer::Impl {
     std::string_view token = h.substr(kBearer.size());
     while (!token.empty() && token.front() == ' ')
       token.remove_prefix(1);
-    auto entry = tokens->find(token);
+    std::shared_ptr<const detail::TokenTable> table;
+    {
+      std::lock_guard lock(tokens_mutex);
+      table = tokens;
+    }
+    auto entry = table->find(token);
     if (!entry) {
       auth_failures->add();
       apply(detail::problem(r, 401, "invalid-token", "Unauthorized",
@@ -458,25 +465,58 @@ twin::ChangeListener* ApiServer::listener() {
   return &impl_->hub;
 }
 
+namespace {
+
+// The tokens file, checked against the runtime's models. Errors name file:line.
+sdk::Expected<std::shared_ptr<const detail::TokenTable>> load_tokens(
+    const std::filesystem::path& file, runtime::Runtime& runtime) {
+  auto tokens = detail::TokenTable::load(file);
+  if (!tokens) return tokens.status().with_context("api.tokens_file");
+  // An ACL naming a model the deployment does not have is a typo, not an empty scope.
+  std::string unknown;
+  tokens->for_each([&](const detail::TokenEntry& e) {
+    for (const auto& model : e.acl.models)
+      if (runtime.graph().models().find(model) == nullptr)
+        unknown += (unknown.empty() ? "" : "\n") + file.string() + ":" + std::to_string(e.line) +
+                   ": models= names " + model + ", which no loaded model is";
+  });
+  if (!unknown.empty())
+    return sdk::invalid_argument(unknown, file.string()).with_context("api.tokens_file");
+  return std::make_shared<const detail::TokenTable>(std::move(*tokens));
+}
+
+}  // namespace
+
+sdk::Status ApiServer::reload_tokens() {
+  Impl& m = *impl_;
+  if (!m.ready || !m.rt)
+    return sdk::Status(sdk::StatusCode::kFailedPrecondition, "the API server is not running");
+  if (!m.config.auth)
+    return sdk::Status(sdk::StatusCode::kFailedPrecondition,
+                       "the API runs with auth: none; there is no tokens file to reload");
+  auto tokens = load_tokens(m.config.tokens_file, *m.rt);
+  if (!tokens) {
+    m.log->error("API tokens file not reloaded; the previous tokens stay in force",
+                 {{"error", tokens.status().to_string()}});
+    return tokens.status();
+  }
+  std::size_t n = (*tokens)->size();
+  {
+    std::lock_guard lock(m.tokens_mutex);
+    m.tokens = std::move(*tokens);
+  }
+  m.log->info("API tokens reloaded", {{"tokens", std::to_string(n)}});
+  return {};
+}
+
 sdk::Status ApiServer::start(runtime::Runtime& runtime) {
   Impl& m = *impl_;
   if (m.server)
     return sdk::Status(sdk::StatusCode::kFailedPrecondition, "the API server is running");
   const ApiConfig& c = m.config;
   if (c.auth) {
-    auto tokens = detail::TokenTable::load(c.tokens_file);
-    if (!tokens) return tokens.status().with_context("api.tokens_file");
-    // An ACL naming a model the deployment does not have is a typo, not an empty scope.
-    std::string unknown;
-    tokens->for_each([&](const detail::TokenEntry& e) {
-      for (const auto& model : e.acl.models)
-        if (runtime.graph().models().find(model) == nullptr)
-          unknown += (unknown.empty() ? "" : "\n") + c.tokens_file.string() + ":" +
-                     std::to_string(e.line) + ": models= names " + model +
-                     ", which no loaded model is";
-    });
-    if (!unknown.empty())
-      return sdk::invalid_argument(unknown, c.tokens_file.string()).with_context("api.tokens_file");
+    auto tokens = load_tokens(c.tokens_file, runtime);
+    if (!tokens) return tokens.status();
     m.tokens = std::move(*tokens);
   }
   m.rt = &runtime;

@@ -96,6 +96,31 @@ TEST(ApiAuth, EveryCase) {
       << f.metric_text();
 }
 
+TEST(ApiAuth, TokensFileIsReadAgainOnReloadAndABadOneChangesNothing) {
+  ApiFixture f;
+  auto& c = *f.client;
+  const std::string fresh = "fresh-token-after-reload";
+  auto status_of = [&](const std::string& token) {
+    auto res = c.Get("/api/v1/twins/motor-1", f.auth(token));
+    return res ? res->status : -1;
+  };
+  EXPECT_EQ(status_of(fresh), 401);
+  EXPECT_EQ(status_of(kReader), 200);
+  // The reader's line is gone, a new one is there.
+  std::ofstream(f.dir.path() / "tokens.txt") << sha256_hex_for_test(kAdmin) << " admin\n"
+                                             << sha256_hex_for_test(fresh) << " reader rotated\n";
+  ASSERT_TRUE(f.server->reload_tokens());
+  EXPECT_EQ(status_of(fresh), 200);
+  EXPECT_EQ(status_of(kReader), 401);
+  // A file with an error is refused whole, naming the line; the tokens in force stay.
+  std::ofstream(f.dir.path() / "tokens.txt") << "# rotated badly\n" << fresh << " reader\n";
+  sdk::Status s = f.server->reload_tokens();
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.to_string().find("tokens.txt:2"), std::string::npos) << s.to_string();
+  EXPECT_EQ(s.to_string().find(fresh), std::string::npos) << "the token is echoed";
+  EXPECT_EQ(status_of(fresh), 200);
+}
+
 TEST(ApiAuth, NoneMustBeExplicitAndThenServesWithoutTokens) {
   ApiFixture f("{listen: \"127.0.0.1:0\", auth: none}");
   auto res = f.client->Get("/api/v1/twins/motor-1");

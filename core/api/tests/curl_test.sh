@@ -105,10 +105,33 @@ expect 200 "$(status GET /metrics -H "Authorization: Bearer $reader")" "metrics"
 grep -q '^doppel_api_requests_total{method="PATCH",route="/api/v1/twins/{id}/desired",status="412"} 1$' "$dir/body" ||
   fail "metrics lack the 412 PATCH"
 
+# Token rotation: SIGHUP reads the tokens file again (systemctl reload), a bad file changes nothing.
+rotated=rotated-$RANDOM$RANDOM
+cat >"$dir/tokens.txt" <<TOKENS
+$(hash "$operator") operator
+$(hash "$rotated") reader rotated
+TOKENS
+kill -HUP "$pid"
+for _ in $(seq 1 200); do
+  grep -q 'API tokens reloaded' "$dir/doppel.log" && break
+  sleep 0.05
+done
+grep -q 'API tokens reloaded' "$dir/doppel.log" || fail "SIGHUP: no reload logged within 10 s"
+expect 200 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $rotated")" "SIGHUP: new token"
+expect 401 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $reader")" "SIGHUP: removed token"
+echo "not-a-hash reader" >"$dir/tokens.txt"
+kill -HUP "$pid"
+for _ in $(seq 1 200); do
+  grep -q 'API tokens file not reloaded' "$dir/doppel.log" && break
+  sleep 0.05
+done
+grep -q 'API tokens file not reloaded' "$dir/doppel.log" || fail "SIGHUP: bad file not reported"
+expect 200 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $rotated")" "SIGHUP: bad file changes nothing"
+
 kill -TERM "$pid"
 wait "$pid" || fail "doppel run did not exit cleanly"
 pid=
-for secret in "$reader" "$operator" "$scoped"; do
+for secret in "$reader" "$operator" "$scoped" "$rotated"; do
   if grep -q "$secret" "$dir/doppel.log"; then fail "a token appears in the log"; fi
 done
 grep -q 'API stopped' "$dir/doppel.log" || fail "the API was not stopped"

@@ -49,6 +49,9 @@ class ApiServer {
   sdk::Status start(runtime::Runtime& runtime);
   // Ends event streams, stops accepting, waits for requests in flight. Idempotent.
   void stop();
+  // Reads the tokens file again (`doppel run` does on SIGHUP): new tokens, roles and ACLs apply
+  // to requests from then on. A file with errors changes nothing; the error names file:line.
+  sdk::Status reload_tokens();
 
   int port() const;         // the bound port (after start)
   std::string url() const;  // "http://127.0.0.1:8080" (https with TLS)
