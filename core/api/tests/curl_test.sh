@@ -111,21 +111,21 @@ cat >"$dir/tokens.txt" <<TOKENS
 $(hash "$operator") operator
 $(hash "$rotated") reader rotated
 TOKENS
+# wait_log TEXT WHAT: waits (bounded, 10 s) until doppel's log has TEXT.
+wait_log() {
+  for _ in $(seq 1 200); do
+    grep -q "$1" "$dir/doppel.log" && return 0
+    sleep 0.05
+  done
+  fail "$2: '$1' not logged within 10 s"
+}
 kill -HUP "$pid"
-for _ in $(seq 1 200); do
-  grep -q 'API tokens reloaded' "$dir/doppel.log" && break
-  sleep 0.05
-done
-grep -q 'API tokens reloaded' "$dir/doppel.log" || fail "SIGHUP: no reload logged within 10 s"
+wait_log 'API tokens reloaded' "SIGHUP"
 expect 200 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $rotated")" "SIGHUP: new token"
 expect 401 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $reader")" "SIGHUP: removed token"
 echo "not-a-hash reader" >"$dir/tokens.txt"
 kill -HUP "$pid"
-for _ in $(seq 1 200); do
-  grep -q 'API tokens file not reloaded' "$dir/doppel.log" && break
-  sleep 0.05
-done
-grep -q 'API tokens file not reloaded' "$dir/doppel.log" || fail "SIGHUP: bad file not reported"
+wait_log 'API tokens file not reloaded' "SIGHUP with a bad file"
 expect 200 "$(status GET /api/v1/twins/motor-1 -H "Authorization: Bearer $rotated")" "SIGHUP: bad file changes nothing"
 
 kill -TERM "$pid"

@@ -357,7 +357,7 @@ const PluginDescriptor kDescriptor{
     kFields,
     sizeof kFields / sizeof kFields[0],
     [](const PluginContext& c) noexcept -> Plugin* {
-      return create_plugin<AnomalyPlugin>(c, "anomaly", true);
+      return create_plugin<AnomalyPlugin>(c, "anomaly", kNeedsTwins | kNeedsLog | kNeedsMetrics);
     },
     destroy_plugin};
 

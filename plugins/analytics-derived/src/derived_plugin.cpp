@@ -444,7 +444,8 @@ const PluginDescriptor kDescriptor{
     nullptr,
     0,
     [](const PluginContext& c) noexcept -> Plugin* {
-      return c.clock ? create_plugin<DerivedPlugin>(c, "derived", true) : nullptr;
+      return create_plugin<DerivedPlugin>(c, "derived",
+                                          kNeedsTwins | kNeedsLog | kNeedsClock | kNeedsMetrics);
     },
     destroy_plugin};
 

@@ -474,7 +474,7 @@ const PluginDescriptor kDescriptor{
     kFields,
     sizeof kFields / sizeof kFields[0],
     [](const PluginContext& c) noexcept -> Plugin* {
-      return create_plugin<PredictPlugin>(c, "predict", true);
+      return create_plugin<PredictPlugin>(c, "predict", kNeedsTwins | kNeedsLog | kNeedsMetrics);
     },
     destroy_plugin};
 

@@ -88,8 +88,8 @@ const sdk::PluginDescriptor kDescriptor{
     kFields,
     sizeof kFields / sizeof kFields[0],
     [](const sdk::PluginContext& c) noexcept -> sdk::Plugin* {
-      return c.metrics && c.log && c.clock ? sdk::create_plugin<RulesPlugin>(c, "rules", true)
-                                           : nullptr;
+      return sdk::create_plugin<RulesPlugin>(
+          c, "rules", sdk::kNeedsTwins | sdk::kNeedsLog | sdk::kNeedsClock | sdk::kNeedsMetrics);
     },
     sdk::destroy_plugin};
 

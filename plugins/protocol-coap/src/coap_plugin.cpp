@@ -299,7 +299,9 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
   static int on_event(coap_session_t* session, const coap_event_t event) {
     CoapPlugin* self = plugin_of(session);
     if (!self) return 0;
-    if (event == COAP_EVENT_DTLS_ERROR) {
+    if (event == COAP_EVENT_SERVER_SESSION_NEW) {
+      self->tune(session);  // its separate responses are CONs of ours
+    } else if (event == COAP_EVENT_DTLS_ERROR) {
       // A client session to a device is not used again: the next request opens a new one.
       for (auto& [key, s] : self->client_sessions_)
         if (s == session) self->dead_sessions_.push_back(key);
@@ -652,7 +654,6 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
     }
     remember_exchange(exchange);
     if (requests_in_) requests_in_->add();
-    tune(session);  // the separate response is a CON of ours
     const bool secure = coap_session_get_proto(session) == COAP_PROTO_DTLS;
     if (cfg_.dtls.require && !secure)
       return answer_once(response, exchange, COAP_RESPONSE_CODE_UNAUTHORIZED,
@@ -669,19 +670,19 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
       length = total = 0;
       data = nullptr;
     }
+    sdk::InboundMessage in;
+    in.topic = path;
+    in.payload = std::string_view(reinterpret_cast<const char*>(data), data ? length : 0);
+    in.received_at = ctx_.clock ? ctx_.clock->now() : 0;
     if (total > cfg_.max_payload || length > cfg_.max_payload) {
       std::string why = "payload of " + std::to_string(std::max(total, length)) +
                         " bytes is over max_payload (" + std::to_string(cfg_.max_payload) +
                         "); send less, or raise max_payload";
       if (ctx_.ingest) {  // dead-lettered by the core, with the start of the payload
-        sdk::InboundMessage refused;
-        refused.topic = path;
-        refused.payload = std::string_view(reinterpret_cast<const char*>(data),
-                                           data ? std::min<std::size_t>(length, 1024) : 0);
-        refused.received_at = ctx_.clock ? ctx_.clock->now() : 0;
-        refused.refused_reason = "too-large";
-        refused.refused_detail = why;
-        ctx_.ingest->ingest(refused, nullptr);
+        in.payload = in.payload.substr(0, 1024);
+        in.refused_reason = "too-large";
+        in.refused_detail = why;
+        ctx_.ingest->ingest(in, nullptr);
       }
       return answer_once(response, exchange, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, why);
     }
@@ -698,11 +699,7 @@ class CoapPlugin final : public sdk::ProtocolPlugin {
         content_type = "application/x-coap-content-format-" + std::to_string(format);
     }
 
-    sdk::InboundMessage in;
-    in.topic = path;
-    in.payload = std::string_view(reinterpret_cast<const char*>(data), data ? length : 0);
     in.content_type = content_type;
-    in.received_at = ctx_.clock ? ctx_.clock->now() : 0;
     std::string identity;
     if (secure) {
       if (const coap_bin_const_t* id = coap_session_get_psk_identity(session)) {

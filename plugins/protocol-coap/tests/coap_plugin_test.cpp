@@ -32,6 +32,7 @@
 namespace doppel {
 namespace {
 
+using testing::dead_letters;
 using testing::metric;
 using testing::reported;
 using testing::run_shell;
@@ -465,16 +466,7 @@ TEST(CoapServer, BadRequestsGetTheRightCodeAndAreDeadLettered) {
   EXPECT_EQ(reported(rt, "motor-1", "temperature"), "22");
 
   // Stored with the path and payload.
-  std::vector<std::string> letters;
-  struct Visit final : sdk::RecordVisitor {
-    std::vector<std::string>* out;
-    bool visit(std::string_view, std::string_view v) noexcept override {
-      out->emplace_back(v);
-      return true;
-    }
-  } visit;
-  visit.out = &letters;
-  ASSERT_TRUE(rt.storage().scan(sdk::Table::kDeadLetters, "", visit));
+  std::vector<std::string> letters = dead_letters(rt);
   ASSERT_EQ(letters.size(), 4u);
   std::string all;
   for (auto& l : letters)
@@ -538,16 +530,9 @@ TEST(CoapServer, PayloadOverMaxPayloadIs413AndDeadLettered) {
   // Dead-lettered by the core (InboundMessage::refused_reason), with the start of the payload.
   ASSERT_TRUE(testing::wait_until(
       [&] { return metric(rt, "doppel_dead_letters_total{reason=\"too-large\"}") == 1; }));
-  std::string letter;
-  struct Visit final : sdk::RecordVisitor {
-    std::string* out;
-    bool visit(std::string_view, std::string_view v) noexcept override {
-      out->assign(v);
-      return true;
-    }
-  } visit;
-  visit.out = &letter;
-  ASSERT_TRUE(rt.storage().scan(sdk::Table::kDeadLetters, "", visit));
+  std::vector<std::string> letters = dead_letters(rt);
+  ASSERT_EQ(letters.size(), 1u);
+  const std::string& letter = letters[0];
   EXPECT_NE(letter.find("\"topic\":\"twins/motor-2/big\""), std::string::npos) << letter;
   EXPECT_NE(letter.find("\"payload\":\"{\\\"t\\\": 1"), std::string::npos) << letter;
   rt.stop();

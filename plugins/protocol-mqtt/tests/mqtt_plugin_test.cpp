@@ -26,6 +26,7 @@
 namespace doppel {
 namespace {
 
+using testing::dead_letters;
 using testing::metric;
 using testing::MosquittoBroker;
 using testing::reported;
@@ -141,16 +142,7 @@ TEST(MqttIngest, BadPayloadsAreDeadLetteredWithReasonsAndThePluginKeepsGoing) {
   EXPECT_EQ(metric(rt, "doppel_messages_in_total{plugin=\"devices\",outcome=\"accepted\"}"), 1);
 
   // The dead letters are stored with topic, payload and reason.
-  std::vector<std::string> letters;
-  struct Visit final : sdk::RecordVisitor {
-    std::vector<std::string>* out;
-    bool visit(std::string_view, std::string_view v) noexcept override {
-      out->emplace_back(v);
-      return true;
-    }
-  } visit;
-  visit.out = &letters;
-  ASSERT_TRUE(rt.storage().scan(sdk::Table::kDeadLetters, "", visit));
+  std::vector<std::string> letters = dead_letters(rt);
   ASSERT_EQ(letters.size(), 3u);
   std::string all;
   for (auto& l : letters)

@@ -30,8 +30,9 @@ const doppel::sdk::PluginDescriptor kDescriptor{
     nullptr,
     0,
     [](const doppel::sdk::PluginContext& c) noexcept -> doppel::sdk::Plugin* {
-      return doppel::sdk::create_plugin<ThrowingPlugin>(c, "throwing",
-                                                        c.instance_name == "needs-twins");
+      return doppel::sdk::create_plugin<ThrowingPlugin>(
+          c, "throwing",
+          c.instance_name == "needs-twins" ? doppel::sdk::kNeedsTwins : doppel::sdk::kNeedsNothing);
     },
     doppel::sdk::destroy_plugin};
 

@@ -8,12 +8,14 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "doppel/host/plugin_host.hpp"
 #include "doppel/model/diagnostic.hpp"
 #include "doppel/runtime/deployment.hpp"
 #include "doppel/runtime/runtime.hpp"
 #include "doppel/sdk/ingest.hpp"
+#include "doppel/sdk/storage.hpp"
 #include "doppel/testing/test_services.hpp"
 
 namespace doppel::testing {
@@ -64,6 +66,21 @@ inline std::string reported(runtime::Runtime& rt, const std::string& twin,
     if (const twin::SlotState* s = v.slot(path)) out = s->reported.to_json();
   });
   return out;
+}
+
+// Every stored dead letter (JSON with time, plugin, topic, reason, message, payload), oldest
+// first; a failed scan gives one entry saying so, so a test's count check fails with it.
+inline std::vector<std::string> dead_letters(runtime::Runtime& rt) {
+  struct Collect final : sdk::RecordVisitor {
+    std::vector<std::string> out;
+    bool visit(std::string_view, std::string_view v) noexcept override {
+      out.emplace_back(v);
+      return true;
+    }
+  } collect;
+  if (sdk::Status s = rt.storage().scan(sdk::Table::kDeadLetters, "", collect); !s)
+    return {"scan of dead letters failed: " + s.to_string()};
+  return std::move(collect.out);
 }
 
 // The deployment's first plugin loaded alone through the real host (no runtime), with test

@@ -108,20 +108,33 @@ struct PluginDescriptor {
 
 using PluginEntry = const PluginDescriptor* (*)() noexcept;
 
+// PluginContext services a plugin cannot work without, or-ed, for create_plugin. The runtime
+// always gives log, clock and metrics, and twins to analytics plugins; other hosts (tests) may not.
+enum PluginNeeds : unsigned {
+  kNeedsNothing = 0,
+  kNeedsLog = 1,
+  kNeedsClock = 2,
+  kNeedsMetrics = 4,
+  kNeedsTwins = 8,
+};
+
 // For a descriptor's `create`: `new T(context)`, or nullptr with the reason in the context's
-// log, so that nothing a constructor throws crosses the entry point. `needs_twins`: T is an
-// analytics or actuator plugin that cannot work without PluginContext::twins.
-//   [](const PluginContext& c) noexcept { return create_plugin<MyPlugin>(c, "my", true); }
+// log, when a service in `needs` is missing or the constructor throws: nothing crosses the
+// entry point, and the host's "see its log" has something to show.
+//   [](const PluginContext& c) noexcept { return create_plugin<My>(c, "my", kNeedsTwins); }
 template <typename T>
 Plugin* create_plugin(const PluginContext& context, std::string_view name,
-                      bool needs_twins = false) noexcept {
+                      unsigned needs = kNeedsNothing) noexcept {
   auto fail = [&](std::string_view why) -> Plugin* {
     if (context.log)
       context.log->error("plugin instance not created", {{"plugin", name}, {"error", why}});
     return nullptr;
   };
-  if (needs_twins && !context.twins)
+  if ((needs & kNeedsTwins) && !context.twins)
     return fail("it needs PluginContext::twins, which the runtime gives analytics plugins");
+  if ((needs & kNeedsLog) && !context.log) return nullptr;  // nowhere to say why
+  if ((needs & kNeedsClock) && !context.clock) return fail("it needs PluginContext::clock");
+  if ((needs & kNeedsMetrics) && !context.metrics) return fail("it needs PluginContext::metrics");
   try {
     return new T(context);
   } catch (const std::exception& e) {
